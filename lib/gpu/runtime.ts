@@ -1,0 +1,345 @@
+/**
+ * The runtime behind every tensor: kernel cache, buffer pool and command batching.
+ *
+ * Work is recorded into one command encoder (one open compute pass) and submitted
+ * when something must leave the GPU (a read), when data is uploaded, or when the
+ * parameter arena is full. Each dispatch's small parameter block (sizes, strides,
+ * scalars) goes into a shared uniform arena at a 256-byte aligned offset; the arena
+ * is written once, just before its encoder is submitted.
+ */
+import { BufferPool, type PoolStats } from "./pool.ts";
+import type { DeviceInfo } from "./device.ts";
+
+/** A compiled compute pipeline and the name errors will carry. */
+export interface Kernel {
+  name: string;
+  pipeline: GPUComputePipeline;
+}
+
+/** Per-kernel timing collected while `Runtime.profile` is on. */
+export interface KernelTime {
+  name: string;
+  calls: number;
+  ms: number;
+}
+
+const ARENA_SLOT = 256;
+const ARENA_SLOTS = 2048;
+
+export class Runtime {
+  readonly device: GPUDevice;
+  readonly info: DeviceInfo;
+  readonly pool: BufferPool;
+  /** Set to the reason once the device is lost; every later call throws. */
+  lost: string | null = null;
+
+  #kernels = new Map<string, Kernel>();
+  #checks: Promise<void>[] = [];
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #names = new Set<string>();
+  #arena: GPUBuffer;
+  #arenaData = new ArrayBuffer(ARENA_SLOT * ARENA_SLOTS);
+  #arenaUsed = 0;
+  #uncaptured: string[] = [];
+  #dispatches = 0;
+  // profiling
+  #profile = false;
+  #querySet: GPUQuerySet | null = null;
+  #queryNames: string[] = [];
+  #times = new Map<string, KernelTime>();
+
+  constructor(device: GPUDevice, info: DeviceInfo) {
+    this.device = device;
+    this.info = info;
+    this.pool = new BufferPool(device, device.limits.maxStorageBufferBindingSize);
+    this.#arena = device.createBuffer({
+      size: this.#arenaData.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: "param-arena",
+    });
+    device.lost.then((l) => {
+      this.lost = `${l.reason}: ${l.message}`;
+    });
+    device.addEventListener("uncapturederror", (e: Event) => {
+      const err = (e as GPUUncapturedErrorEvent).error;
+      this.#uncaptured.push(err?.message ?? String(err));
+    });
+  }
+
+  /** Compile (once) the entry point `entry` of `code`, specialised by override `constants`. */
+  kernel(
+    name: string,
+    code: string,
+    entry = "main",
+    constants: Record<string, number> = {},
+  ): Kernel {
+    const ckeys = Object.keys(constants).sort();
+    const key = `${name}\u0000${entry}\u0000${
+      ckeys.map((k) => `${k}=${constants[k]}`).join(",")
+    }\u0000${code}`;
+    let k = this.#kernels.get(key);
+    if (k) return k;
+    this.#assertAlive();
+    const label = `${name}:${entry}`;
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ code, label });
+    const pipeline = this.device.createComputePipeline({
+      layout: "auto",
+      label,
+      compute: { module, entryPoint: entry, constants },
+    });
+    const check = this.device.popErrorScope().then((err) => {
+      if (err) throw new Error(`kernel '${label}' failed to compile: ${err.message.trim()}`);
+    });
+    check.catch(() => {}); // surfaced by sync()/read(); avoid unhandled-rejection noise
+    this.#checks.push(check);
+    k = { name: label, pipeline };
+    this.#kernels.set(key, k);
+    return k;
+  }
+
+  /**
+   * Record one dispatch. `buffers` are bound at bindings 1..n in order; `params`
+   * (if given) is a uniform block bound at binding 0.
+   */
+  dispatch(
+    k: Kernel,
+    buffers: GPUBuffer[],
+    workgroups: [number, number?, number?],
+    params?: ArrayBuffer | ArrayBufferView,
+  ): void {
+    this.#assertAlive();
+    const [x, y = 1, z = 1] = workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) {
+      throw new Error(
+        `kernel '${k.name}': dispatch [${x}, ${y}, ${z}] exceeds ${max} workgroups per dimension`,
+      );
+    }
+    const entries: GPUBindGroupEntry[] = [];
+    if (params) {
+      const bytes = params instanceof ArrayBuffer
+        ? new Uint8Array(params)
+        : new Uint8Array(params.buffer, params.byteOffset, params.byteLength);
+      if (bytes.byteLength > ARENA_SLOT) {
+        throw new Error(`kernel '${k.name}': params exceed ${ARENA_SLOT} bytes`);
+      }
+      if (this.#arenaUsed + ARENA_SLOT > this.#arenaData.byteLength) this.flush();
+      const offset = this.#arenaUsed;
+      new Uint8Array(this.#arenaData, offset, bytes.byteLength).set(bytes);
+      this.#arenaUsed += ARENA_SLOT;
+      entries.push({ binding: 0, resource: { buffer: this.#arena, offset, size: ARENA_SLOT } });
+    }
+    for (let i = 0; i < buffers.length; i++) {
+      entries.push({ binding: i + 1, resource: { buffer: buffers[i] } });
+    }
+    const bind = this.device.createBindGroup({ layout: k.pipeline.getBindGroupLayout(0), entries });
+    const pass = this.#openPass(k.name);
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bind);
+    pass.dispatchWorkgroups(x, y, z);
+    if (this.#profile) this.#closePass();
+    this.#names.add(k.name);
+    this.#dispatches++;
+  }
+
+  /** Record a buffer-to-buffer copy. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.#assertAlive();
+    this.#closePass();
+    this.#enc().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Write host data into `dst`. Pending work is submitted first so the write lands after it. */
+  upload(dst: GPUBuffer, data: ArrayBufferView, dstOffset = 0): void {
+    this.#assertAlive();
+    this.flush();
+    this.device.queue.writeBuffer(
+      dst,
+      dstOffset,
+      data.buffer as ArrayBuffer,
+      data.byteOffset,
+      data.byteLength,
+    );
+  }
+
+  /** Fill `bytes` bytes of `dst` with zeros (recorded in order with other work). */
+  clear(dst: GPUBuffer, offset = 0, bytes = dst.size): void {
+    this.#assertAlive();
+    this.#closePass();
+    this.#enc().clearBuffer(dst, offset, bytes);
+  }
+
+  /** Submit the recorded work (no wait). */
+  flush(): void {
+    if (!this.#encoder) return;
+    this.#closePass();
+    if (this.#arenaUsed) {
+      this.device.queue.writeBuffer(this.#arena, 0, this.#arenaData, 0, this.#arenaUsed);
+      this.#arenaUsed = 0;
+    }
+    let resolve: GPUQuerySet | null = null;
+    let readback: GPUBuffer | null = null;
+    let names: string[] = [];
+    if (this.#querySet && this.#queryNames.length) {
+      resolve = this.#querySet;
+      names = this.#queryNames;
+      const n = names.length * 2;
+      const qbuf = this.device.createBuffer({
+        size: n * 8,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+      readback = this.device.createBuffer({
+        size: n * 8,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      this.#encoder.resolveQuerySet(resolve, 0, n, qbuf, 0);
+      this.#encoder.copyBufferToBuffer(qbuf, 0, readback, 0, n * 8);
+      this.#queryNames = [];
+      this.#querySet = null;
+      const rb = readback;
+      this.#checks.push(
+        rb.mapAsync(GPUMapMode.READ).then(() => {
+          const t = new BigUint64Array(rb.getMappedRange());
+          for (let i = 0; i < names.length; i++) {
+            const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+            const e = this.#times.get(names[i]) ?? { name: names[i], calls: 0, ms: 0 };
+            e.calls++;
+            e.ms += ms;
+            this.#times.set(names[i], e);
+          }
+          rb.unmap();
+          rb.destroy();
+          qbuf.destroy();
+        }),
+      );
+    }
+    const batch = [...this.#names].join(", ");
+    this.device.pushErrorScope("out-of-memory");
+    this.device.pushErrorScope("validation");
+    this.device.queue.submit([this.#encoder.finish()]);
+    this.#encoder = null;
+    this.#names.clear();
+    const v = this.device.popErrorScope();
+    const o = this.device.popErrorScope();
+    const check = Promise.all([v, o]).then(([ve, oe]) => {
+      const err = ve ?? oe;
+      if (err) {
+        throw new Error(`GPU error in a batch with kernels [${batch}]: ${err.message.trim()}`);
+      }
+    });
+    check.catch(() => {});
+    this.#checks.push(check);
+  }
+
+  /** Submit pending work, wait for the GPU, and throw any error recorded so far. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.#surface();
+  }
+
+  /** Copy `bytes` bytes of `src` back to the host. */
+  async read(src: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    this.#assertAlive();
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.#closePass();
+    this.#enc().copyBufferToBuffer(src, offset, staging, 0, size);
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      await this.#surface();
+      return staging.getMappedRange().slice(0, bytes);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** Turn per-dispatch GPU timing on (each dispatch then gets its own pass) or off. */
+  set profile(on: boolean) {
+    this.flush();
+    this.#profile = on && this.device.features.has("timestamp-query");
+  }
+
+  get profile(): boolean {
+    return this.#profile;
+  }
+
+  /** Per-kernel time collected while profiling; `reset` clears it. */
+  async kernelTimes(reset = true): Promise<KernelTime[]> {
+    await this.sync();
+    const out = [...this.#times.values()].sort((a, b) => b.ms - a.ms);
+    if (reset) this.#times.clear();
+    return out;
+  }
+
+  /** Pool and dispatch counters. */
+  stats(): PoolStats & { dispatches: number; kernels: number } {
+    return { ...this.pool.stats(), dispatches: this.#dispatches, kernels: this.#kernels.size };
+  }
+
+  destroy(): void {
+    this.#encoder = null;
+    this.#pass = null;
+    this.device.destroy();
+    this.lost ??= "destroyed";
+  }
+
+  async #surface(): Promise<void> {
+    const checks = this.#checks;
+    this.#checks = [];
+    await Promise.all(checks);
+    if (this.#uncaptured.length) {
+      const msgs = this.#uncaptured.splice(0);
+      throw new Error(`GPU error: ${msgs.join("; ")}`);
+    }
+    this.#assertAlive();
+  }
+
+  #assertAlive(): void {
+    if (this.lost) throw new Error(`the WebGPU device was lost (${this.lost}); call init() again.`);
+  }
+
+  #enc(): GPUCommandEncoder {
+    return (this.#encoder ??= this.device.createCommandEncoder());
+  }
+
+  #openPass(name: string): GPUComputePassEncoder {
+    if (this.#pass) return this.#pass;
+    const enc = this.#enc();
+    if (this.#profile) {
+      if (!this.#querySet) {
+        this.#querySet = this.device.createQuerySet({ type: "timestamp", count: 4096 });
+      }
+      if (this.#queryNames.length * 2 + 2 > 4096) {
+        this.flush();
+        return this.#openPass(name);
+      }
+      const i = this.#queryNames.length * 2;
+      this.#queryNames.push(name);
+      this.#pass = this.#enc().beginComputePass({
+        timestampWrites: {
+          querySet: this.#querySet!,
+          beginningOfPassWriteIndex: i,
+          endOfPassWriteIndex: i + 1,
+        },
+      });
+      return this.#pass;
+    }
+    this.#pass = enc.beginComputePass();
+    return this.#pass;
+  }
+
+  #closePass(): void {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * Batched matrix multiply with optional transposes (shaders/matmul.wgsl).
+ *
+ * `a` is [..., M, K] (or [..., K, M] with `transA`), `b` is [..., K, N] (or [..., N, K]
+ * with `transB`). Leading (batch) dims must match, or one operand has none (it is then
+ * shared by every batch element). The adapter decides the kernel: register-blocked on a
+ * software adapter, shared-memory tiled on a GPU.
+ */
+import code from "../../../shaders/matmul.wgsl" with { type: "text" };
+import { runtime } from "../../gpu/device.ts";
+import { Tensor } from "../tensor.ts";
+import { record } from "../tape.ts";
+import { launch, Params } from "../launch.ts";
+import { checkDevice, checkDType } from "../check.ts";
+import { sumTo } from "./reduce.ts";
+
+/** Transpose flags for `matmul`. */
+export interface MatmulOptions {
+  /** Use A transposed (a is stored [..., K, M]). */
+  transA?: boolean;
+  /** Use B transposed (b is stored [..., N, K]). */
+  transB?: boolean;
+}
+
+interface Geometry {
+  M: number;
+  N: number;
+  K: number;
+  batchShape: number[];
+  batch: number;
+  aBatched: boolean;
+  bBatched: boolean;
+}
+
+function geometry(a: readonly number[], b: readonly number[], ta: boolean, tb: boolean): Geometry {
+  const name = `matmul(${ta ? "A^T" : "A"}, ${tb ? "B^T" : "B"})`;
+  if (a.length < 2 || b.length < 2) {
+    throw new Error(`${name}: operands need at least 2 dims, got [${a}] and [${b}]`);
+  }
+  const [M, Ka] = ta ? [a[a.length - 1], a[a.length - 2]] : [a[a.length - 2], a[a.length - 1]];
+  const [Kb, N] = tb ? [b[b.length - 1], b[b.length - 2]] : [b[b.length - 2], b[b.length - 1]];
+  if (Ka !== Kb) {
+    throw new Error(`${name}: inner dimensions differ: [${a}] and [${b}] (${Ka} vs ${Kb})`);
+  }
+  const ba = a.slice(0, -2);
+  const bb = b.slice(0, -2);
+  const na = ba.reduce((x, y) => x * y, 1);
+  const nb = bb.reduce((x, y) => x * y, 1);
+  let batchShape: number[];
+  if (ba.length && bb.length && ba.join() !== bb.join() && na !== 1 && nb !== 1) {
+    throw new Error(`${name}: batch dims [${ba}] and [${bb}] differ (shapes [${a}] and [${b}])`);
+  }
+  if (na >= nb) batchShape = [...ba];
+  else batchShape = [...bb];
+  const batch = Math.max(na, nb);
+  return { M, N, K: Ka, batchShape, batch, aBatched: na > 1, bBatched: nb > 1 };
+}
+
+function mmRaw(a: Tensor, b: Tensor, ta: boolean, tb: boolean, g: Geometry): Tensor {
+  const out = Tensor.empty([...g.batchShape, g.M, g.N], "f32", "matmul");
+  const { M, N, K } = g;
+  // B shared by all batch elements and A untransposed: one 2-D product over batch*M rows
+  if (g.batch > 1 && !g.bBatched && !ta) {
+    dispatch(a, b, out, g.batch * M, N, K, 1, 0, 0, 0, ta, tb);
+    return out;
+  }
+  if (g.batch > 65535) throw new Error(`matmul: batch ${g.batch} exceeds 65535`);
+  dispatch(
+    a,
+    b,
+    out,
+    M,
+    N,
+    K,
+    g.batch,
+    g.aBatched ? M * K : 0,
+    g.bBatched ? K * N : 0,
+    M * N,
+    ta,
+    tb,
+  );
+  return out;
+}
+
+function dispatch(
+  a: Tensor,
+  b: Tensor,
+  c: Tensor,
+  M: number,
+  N: number,
+  K: number,
+  batch: number,
+  sa: number,
+  sb: number,
+  sc: number,
+  ta: boolean,
+  tb: boolean,
+) {
+  const reg = runtime().info.kernels === "cpu";
+  const params = new Params().u32(M, N, K, batch, sa, sb, sc).f32(1);
+  const constants = { TA: ta ? 1 : 0, TB: tb ? 1 : 0 };
+  if (reg) {
+    launch("matmul", code, "mm_reg", {
+      buffers: [a, b, c],
+      workgroups: [Math.ceil(N / 64), Math.ceil(M / 64), batch],
+      params,
+      constants,
+    });
+  } else {
+    launch("matmul", code, "mm_tiled", {
+      buffers: [a, b, c],
+      workgroups: [Math.ceil(N / 64), Math.ceil(M / 64), batch],
+      params,
+      constants,
+    });
+  }
+}
+
+/** Product without the tape; used by other ops' backward passes. */
+export function matmulRaw(a: Tensor, b: Tensor, ta = false, tb = false): Tensor {
+  return mmRaw(a, b, ta, tb, geometry(a.shape, b.shape, ta, tb));
+}
+
+/**
+ * `op(a) @ op(b)`, batched, with optional transposes.
+ *
+ * @example
+ * ```ts
+ * const y = matmul(x, w, { transB: true }); // x @ w^T, PyTorch's Linear layout
+ * ```
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const ta = opts.transA ?? false;
+  const tb = opts.transB ?? false;
+  checkDevice("matmul", a, b);
+  checkDType("matmul", a, "f32", "A");
+  checkDType("matmul", b, "f32", "B");
+  const g = geometry(a.shape, b.shape, ta, tb);
+  const out = mmRaw(a, b, ta, tb, g);
+  return record(out, "matmul", [a, b], (dc) => {
+    let da: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (a.requiresGrad) {
+      da = ta ? matmulRaw(b, dc, tb, true) : matmulRaw(dc, b, false, !tb);
+      if (da.shape.join() !== a.shape.join()) {
+        const r = sumTo(da, a.shape);
+        da.dispose();
+        da = r;
+      }
+    }
+    if (b.requiresGrad) {
+      if (!g.bBatched && g.batch > 1) {
+        // shared B: fold the batch into the rows, one 2-D product
+        const a2 = ta ? null : a.reshape([g.batch * g.M, g.K]);
+        const d2 = dc.reshape([g.batch * g.M, g.N]);
+        if (a2) {
+          db = tb ? matmulRaw(d2, a2, true, false) : matmulRaw(a2, d2, true, false);
+          a2.dispose();
+        } else {
+          const full = tb ? matmulRaw(dc, a, true, true) : matmulRaw(a, dc, false, false);
+          db = sumTo(full, b.shape);
+          full.dispose();
+        }
+        d2.dispose();
+      } else {
+        db = tb ? matmulRaw(dc, a, true, ta) : matmulRaw(a, dc, !ta, false);
+      }
+      if (db.shape.join() !== b.shape.join()) {
+        const r = sumTo(db, b.shape);
+        db.dispose();
+        db = r;
+      }
+    }
+    return [da, db];
+  });
+}
