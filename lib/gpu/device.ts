@@ -121,8 +121,50 @@ export function runtime(): Runtime {
   return current;
 }
 
-/** Drop the current runtime (tests of device loss, or switching backends). */
+/**
+ * Forget the current runtime so the next `init()` makes a new device (switching
+ * backends, recovering from device loss). Tensors of the old device are then rejected.
+ */
 export function resetRuntime(): void {
-  current?.destroy();
+  current?.flush();
   current = null;
+}
+
+/**
+ * Switch kernel shapes at run time (benchmarks and tests compare both); returns the previous.
+ *
+ * @example
+ * ```ts
+ * const prev = useKernels("gpu");
+ * ```
+ */
+export function useKernels(kernels: "cpu" | "gpu"): "cpu" | "gpu" {
+  const rt = runtime();
+  const prev = rt.info.kernels;
+  (rt.info as { kernels: "cpu" | "gpu" }).kernels = kernels;
+  return prev;
+}
+
+/**
+ * Submit pending GPU work, wait for it, and throw any GPU error it raised.
+ *
+ * @example
+ * ```ts
+ * await sync();
+ * ```
+ */
+export function sync(): Promise<void> {
+  return runtime().sync();
+}
+
+/**
+ * Buffer-pool and dispatch counters (a training loop should keep `buffers` flat).
+ *
+ * @example
+ * ```ts
+ * console.log(gpuStats().buffers);
+ * ```
+ */
+export function gpuStats(): ReturnType<Runtime["stats"]> {
+  return runtime().stats();
 }

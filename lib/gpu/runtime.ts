@@ -34,6 +34,7 @@ export class Runtime {
   lost: string | null = null;
 
   #kernels = new Map<string, Kernel>();
+  #broken = new Map<string, string>();
   #checks: Promise<void>[] = [];
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
@@ -78,6 +79,8 @@ export class Runtime {
     const key = `${name}\u0000${entry}\u0000${
       ckeys.map((k) => `${k}=${constants[k]}`).join(",")
     }\u0000${code}`;
+    const broken = this.#broken.get(key);
+    if (broken) throw new Error(broken);
     let k = this.#kernels.get(key);
     if (k) return k;
     this.#assertAlive();
@@ -90,7 +93,11 @@ export class Runtime {
       compute: { module, entryPoint: entry, constants },
     });
     const check = this.device.popErrorScope().then((err) => {
-      if (err) throw new Error(`kernel '${label}' failed to compile: ${err.message.trim()}`);
+      if (err) {
+        const msg = `kernel '${label}' failed to compile: ${err.message.trim()}`;
+        this.#broken.set(key, msg);
+        throw new Error(msg);
+      }
     });
     check.catch(() => {}); // surfaced by sync()/read(); avoid unhandled-rejection noise
     this.#checks.push(check);
@@ -294,11 +301,15 @@ export class Runtime {
   async #surface(): Promise<void> {
     const checks = this.#checks;
     this.#checks = [];
-    await Promise.all(checks);
-    if (this.#uncaptured.length) {
-      const msgs = this.#uncaptured.splice(0);
-      throw new Error(`GPU error: ${msgs.join("; ")}`);
-    }
+    const results = await Promise.allSettled(checks);
+    // let uncaptured errors of the same submissions arrive before reporting
+    await new Promise((r) => setTimeout(r, 0));
+    const msgs = results.filter((r) => r.status === "rejected").map((r) =>
+      String((r as PromiseRejectedResult).reason?.message ?? (r as PromiseRejectedResult).reason)
+    );
+    const extra = this.#uncaptured.splice(0);
+    if (msgs.length) throw new Error(msgs.join("; "));
+    if (extra.length) throw new Error(`GPU error: ${extra.join("; ")}`);
     this.#assertAlive();
   }
 

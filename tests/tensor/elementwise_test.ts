@@ -1,6 +1,6 @@
 import { assertRejects, assertThrows, checkOp, gpuTest, randArray, setup } from "../helpers.ts";
-import { tensor } from "../../lib/tensor/tensor.ts";
-import { expand } from "../../lib/tensor/ops/elementwise.ts";
+import { type Tensor, tensor } from "../../lib/tensor/tensor.ts";
+import { div as divF, expand, sub as subF } from "../../lib/tensor/ops/elementwise.ts";
 
 await setup();
 
@@ -43,13 +43,13 @@ const SHAPES: [number[], number[]][] = [
   [[3, 4, 5], [4, 1]],
 ];
 
-const binops: [string, (x: number, y: number) => number, (a: never, b: never) => never][] = [
-  ["add", (x, y) => x + y, ((a: any, b: any) => a.add(b)) as never],
-  ["sub", (x, y) => x - y, ((a: any, b: any) => a.sub(b)) as never],
-  ["mul", (x, y) => x * y, ((a: any, b: any) => a.mul(b)) as never],
-  ["div", (x, y) => x / y, ((a: any, b: any) => a.div(b)) as never],
-  ["maximum", (x, y) => Math.max(x, y), ((a: any, b: any) => a.maximum(b)) as never],
-  ["minimum", (x, y) => Math.min(x, y), ((a: any, b: any) => a.minimum(b)) as never],
+const binops: [string, (x: number, y: number) => number, (a: Tensor, b: Tensor) => Tensor][] = [
+  ["add", (x, y) => x + y, (a, b) => a.add(b)],
+  ["sub", (x, y) => x - y, (a, b) => a.sub(b)],
+  ["mul", (x, y) => x * y, (a, b) => a.mul(b)],
+  ["div", (x, y) => x / y, (a, b) => a.div(b)],
+  ["maximum", (x, y) => Math.max(x, y), (a, b) => a.maximum(b)],
+  ["minimum", (x, y) => Math.min(x, y), (a, b) => a.minimum(b)],
 ];
 
 for (const [name, f, op] of binops) {
@@ -63,7 +63,7 @@ for (const [name, f, op] of binops) {
         const bdata = name === "div" ? randArray(nb, 5, 0.5, 2) : undefined;
         await checkOp(`${name} [${sa}] [${sb}]`, {
           inputs: [{ shape: sa }, { shape: sb, data: bdata }],
-          gpu: (a, b) => (op as any)(a, b),
+          gpu: op,
           ref: (a, b) => bcast(a, sa, b, sb, f),
           fwd: { atol: 1e-6, rtol: 1e-6 },
           bwd: { atol: 1e-3, rtol: 1e-3 },
@@ -75,7 +75,7 @@ for (const [name, f, op] of binops) {
   });
 }
 
-const unops: [string, (x: number) => number, (t: any) => any, [number, number]][] = [
+const unops: [string, (x: number) => number, (t: Tensor) => Tensor, [number, number]][] = [
   ["neg", (x) => -x, (t) => t.neg(), [-2, 2]],
   ["exp", Math.exp, (t) => t.exp(), [-3, 3]],
   ["log", Math.log, (t) => t.log(), [0.2, 4]],
@@ -92,8 +92,7 @@ const unops: [string, (x: number) => number, (t: any) => any, [number, number]][
   ["mul scalar", (x) => x * -3, (t) => t.mul(-3), [-2, 2]],
   ["div scalar", (x) => x / 4, (t) => t.div(4), [-2, 2]],
 ];
-import { div as divF, sub as subF } from "../../lib/tensor/ops/elementwise.ts";
-function tensorSub(s: number, t: any) {
+function tensorSub(s: number, t: Tensor) {
   return subF(s, t);
 }
 

@@ -1,0 +1,48 @@
+/** Benchmark helpers: time a GPU closure to completion and print one JSON line per result. */
+import { init, sync } from "../lib/gpu/device.ts";
+
+/** One benchmark result line. */
+export interface BenchLine {
+  name: string;
+  [figure: string]: string | number | boolean;
+}
+
+let adapter = "";
+
+/** Initialise WebGPU and remember the adapter's name for every line. */
+export async function benchInit(): Promise<string> {
+  const info = await init();
+  adapter = info.adapter;
+  return adapter;
+}
+
+/** Print one result as a JSON line, with the adapter's description. */
+export function report(line: BenchLine): void {
+  const { name, ...figures } = line;
+  console.log(JSON.stringify({ name, adapter, ...figures }));
+}
+
+/**
+ * Run `fn` (which records GPU work) until `minMs` have passed (at least `minIters`
+ * times), waiting for the GPU after each run; return the median milliseconds per run.
+ */
+export async function timeIt(fn: () => void, minMs = 1000, minIters = 3): Promise<number> {
+  fn();
+  await sync(); // warm-up: compile pipelines, fill the pool
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < minIters || performance.now() - start < minMs) {
+    const t0 = performance.now();
+    fn();
+    await sync();
+    times.push(performance.now() - t0);
+    if (times.length >= 1000) break;
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+/** Round for display. */
+export function r3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

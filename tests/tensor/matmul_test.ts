@@ -1,0 +1,148 @@
+import { assertClose, assertThrows, checkOp, gpuTest, randArray, setup } from "../helpers.ts";
+import { tensor } from "../../lib/tensor/tensor.ts";
+import { useKernels } from "../../lib/gpu/device.ts";
+import { matmul } from "../../lib/tensor/ops/matmul.ts";
+
+await setup();
+
+/** float64 reference: op(A) @ op(B) per batch element; batch strides 0 when shared. */
+function refMatmul(
+  a: Float64Array,
+  b: Float64Array,
+  batch: number,
+  M: number,
+  N: number,
+  K: number,
+  ta: boolean,
+  tb: boolean,
+  aShared: boolean,
+  bShared: boolean,
+): Float64Array {
+  const out = new Float64Array(batch * M * N);
+  for (let z = 0; z < batch; z++) {
+    const oa = aShared ? 0 : z * M * K;
+    const ob = bShared ? 0 : z * K * N;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) {
+          const av = ta ? a[oa + k * M + m] : a[oa + m * K + k];
+          const bv = tb ? b[ob + n * K + k] : b[ob + k * N + n];
+          s += av * bv;
+        }
+        out[z * M * N + m * N + n] = s;
+      }
+    }
+  }
+  return out;
+}
+
+const SIZES: [number, number, number][] = [
+  [1, 1, 1],
+  [7, 13, 5],
+  [13, 7, 50],
+  [50, 64, 13],
+  [64, 64, 64],
+  [65, 3, 257],
+  [257, 9, 33],
+];
+
+for (const ta of [false, true]) {
+  for (const tb of [false, true]) {
+    Deno.test({
+      name: `matmul: ${ta ? "A^T" : "A"} @ ${
+        tb ? "B^T" : "B"
+      } forward/backward, odd and round sizes`,
+      ...gpuTest,
+      fn: async () => {
+        for (const [M, N, K] of SIZES) {
+          await checkOp(`matmul ${M}x${N}x${K}`, {
+            inputs: [{ shape: ta ? [K, M] : [M, K] }, { shape: tb ? [N, K] : [K, N] }],
+            gpu: (a, b) => matmul(a, b, { transA: ta, transB: tb }),
+            ref: (a, b) => refMatmul(a, b, 1, M, N, K, ta, tb, false, false),
+            // f32 accumulation of K products of values in [-1, 1): error grows ~ sqrt(K) ulp
+            fwd: { atol: 1e-5, rtol: 1e-5 },
+            bwd: { atol: 1e-3, rtol: 1e-3 },
+            eps: 1e-3,
+            maxGradChecks: 60,
+          });
+        }
+      },
+    });
+  }
+}
+
+Deno.test({
+  name: "matmul: batched, and one operand shared across the batch",
+  ...gpuTest,
+  fn: async () => {
+    const [Z, M, N, K] = [3, 7, 5, 13];
+    for (const ta of [false, true]) {
+      for (const tb of [false, true]) {
+        const sa = ta ? [K, M] : [M, K];
+        const sb = tb ? [N, K] : [K, N];
+        await checkOp(`batched ${ta} ${tb}`, {
+          inputs: [{ shape: [Z, ...sa] }, { shape: [Z, ...sb] }],
+          gpu: (a, b) => matmul(a, b, { transA: ta, transB: tb }),
+          ref: (a, b) => refMatmul(a, b, Z, M, N, K, ta, tb, false, false),
+          fwd: { atol: 1e-5, rtol: 1e-5 },
+          bwd: { atol: 1e-3, rtol: 1e-3 },
+          eps: 1e-3,
+        });
+        await checkOp(`shared B ${ta} ${tb}`, {
+          inputs: [{ shape: [Z, ...sa] }, { shape: sb }],
+          gpu: (a, b) => matmul(a, b, { transA: ta, transB: tb }),
+          ref: (a, b) => refMatmul(a, b, Z, M, N, K, ta, tb, false, true),
+          fwd: { atol: 1e-5, rtol: 1e-5 },
+          bwd: { atol: 1e-3, rtol: 1e-3 },
+          eps: 1e-3,
+        });
+        await checkOp(`shared A ${ta} ${tb}`, {
+          inputs: [{ shape: sa }, { shape: [2, Z, ...sb] }],
+          gpu: (a, b) => matmul(a, b, { transA: ta, transB: tb }),
+          ref: (a, b) => refMatmul(a, b, 2 * Z, M, N, K, ta, tb, true, false),
+          fwd: { atol: 1e-5, rtol: 1e-5 },
+          bwd: { atol: 1e-3, rtol: 1e-3 },
+          eps: 1e-3,
+        });
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "matmul: the register-blocked and the tiled kernel agree on both paths",
+  ...gpuTest,
+  fn: async () => {
+    const [M, N, K] = [70, 130, 45];
+    const a = randArray(M * K, 9);
+    const b = randArray(K * N, 10);
+    const want = refMatmul(a, b, 1, M, N, K, false, false, false, false);
+    for (const kernels of ["cpu", "gpu"] as const) {
+      const prev = useKernels(kernels);
+      try {
+        const c = matmul(
+          tensor(Float32Array.from(a), [M, K]),
+          tensor(Float32Array.from(b), [K, N]),
+        );
+        assertClose(await c.toArray(), want, { atol: 1e-5, rtol: 1e-5 }, `${kernels} kernel`);
+      } finally {
+        useKernels(prev);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "matmul: shape errors name both shapes",
+  ...gpuTest,
+  fn: () => {
+    const a = tensor(new Float32Array(6), [2, 3]);
+    const b = tensor(new Float32Array(8), [4, 2]);
+    assertThrows(() => a.matmul(b), "matmul(A, B): inner dimensions differ: [2,3] and [4,2]");
+    assertThrows(() => a.matmul(tensor(new Float32Array(3), [3])), "operands need at least 2 dims");
+    const c = tensor(new Float32Array(24), [2, 4, 3]);
+    const d = tensor(new Float32Array(27), [3, 3, 3]);
+    assertThrows(() => c.matmul(d), "batch dims [2] and [3] differ");
+  },
+});
