@@ -14,7 +14,8 @@
 // bit-identical run to run), and "last write wins" picks order[off[r + 1] - 1].
 //
 // Out-of-range indices are never clamped: a gathered row becomes `bad` (NaN for f32,
-// i32 min for i32), and a row write with any bad index poisons its whole output.
+// i32 min for i32); scatter_rows with any bad index makes its whole output `bad`, and
+// write_rows_at writes `bad` rows instead of the source rows.
 
 override WG: u32 = 256u;
 
@@ -133,25 +134,32 @@ fn scatter_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   sout[i] = select(v, p.bad, soff[p.rows + 1u] > 0u);
 }
 
-// ---- write_rows_at: the in-place form of scatter_rows (target read_write).
-// Bindings: src, off, order (read), target (read_write). n = R * C.
+// ---- write_rows_at: the in-place form of scatter_rows, one invocation per source
+// element (m, c): it writes when m is the last position naming its row. With any bad
+// index it writes `bad` instead, into row idx[m] (when valid) and row m % R, so at least
+// min(M, R) target rows are poisoned (every writer of an address writes the same bits).
+// Bindings: src, idx, off, order (read), target (read_write). n = M * C.
 @group(0) @binding(1) var<storage, read> wsrc: array<u32>;
-@group(0) @binding(2) var<storage, read> woff: array<u32>;
-@group(0) @binding(3) var<storage, read> worder: array<u32>;
-@group(0) @binding(4) var<storage, read_write> wt: array<u32>;
+@group(0) @binding(2) var<storage, read> wi: array<i32>;
+@group(0) @binding(3) var<storage, read> woff: array<u32>;
+@group(0) @binding(4) var<storage, read> worder: array<u32>;
+@group(0) @binding(5) var<storage, read_write> wt: array<u32>;
 
 @compute @workgroup_size(WG)
 fn write_rows_at(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-  let r = i / p.cols;
+  let m = i / p.cols;
   let c = i % p.cols;
+  let r = wi[m];
   if (woff[p.rows + 1u] > 0u) {
-    wt[i] = p.bad;
+    wt[(m % p.rows) * p.cols + c] = p.bad;
+    if (valid(r)) { wt[u32(r) * p.cols + c] = p.bad; }
     return;
   }
-  let end = woff[r + 1u];
-  if (end > woff[r]) { wt[i] = wsrc[worder[end - 1u] * p.cols + c]; }
+  if (valid(r)) {
+    if (worder[woff[u32(r) + 1u] - 1u] == m) { wt[u32(r) * p.cols + c] = wsrc[i]; }
+  }
 }
 
 // ---- scatter_rows_backward: the two gradients of scatter_rows.

@@ -5,11 +5,16 @@
 // elements (0 broadcasts an operand over the batch). Bounds: any M, N, K >= 1; every
 // load and store is guarded, so odd sizes need no padding.
 //
-// Two shapes of kernel, chosen by adapter (DESIGN.md §4):
-//  - `mm_reg`: each invocation computes a TM x TN block in registers, no shared memory
-//    and no barriers (fast on llvmpipe, where barriers are expensive);
+// Three shapes of kernel, chosen by adapter and size (DESIGN.md §4):
 //  - `mm_tiled`: a 64x64 tile per 16x16 workgroup staged through shared memory, 4x4
-//    outputs per invocation (what a real GPU wants).
+//    outputs per invocation (what a real GPU wants);
+//  - `pack` + `mm_ubo` (software adapters, large products): on llvmpipe every storage-
+//    buffer load costs tens of cycles while uniform-buffer loads are nearly free, so A and
+//    B are first re-laid out into 64 KiB tiles (`pack`), and each `mm_ubo` dispatch binds
+//    one A tile and one B tile as uniform buffers and computes a MC x NC block of C over
+//    KC steps of K, 8x8 outputs per invocation, no shared memory, no barriers;
+//  - `mm_reg`: an 8x8 block per invocation straight from storage buffers (software
+//    adapters, small or batched products where packing does not pay).
 
 override TA: u32 = 0u;
 override TB: u32 = 0u;
@@ -132,4 +137,108 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid
       if (m < p.M && n < p.N) { store(b, m, n, acc[i][j]); }
     }
   }
+}
+
+// ---- packing for mm_ubo. X is a logical [R, Kd] matrix stored [R, Kd] (TX = 0) or
+// [Kd, R] (TX = 1), batch-strided by q.sx. Output: tiles of 16384 floats, tile
+// (z, r, k) at ((z * q.rt + r) * q.kt + k) * 16384, each laid out [KC][RC] (k-major),
+// zero-padded past R and Kd. One invocation per output float of q.n.
+override TX: u32 = 0u;
+
+struct PackParams {
+  n: u32,
+  R: u32,
+  Kd: u32,
+  RC: u32,
+  KC: u32,
+  rt: u32,
+  kt: u32,
+  sx: u32,
+}
+
+@group(0) @binding(0) var<uniform> q: PackParams;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> PT: array<f32>;
+
+@compute @workgroup_size(64)
+fn pack(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 64u;
+  if (i >= q.n) { return; }
+  let tile = i / 16384u;
+  let e = i % 16384u;
+  let k = e / q.RC;
+  let r = e % q.RC;
+  let kt = tile % q.kt;
+  let rt = (tile / q.kt) % q.rt;
+  let z = tile / (q.kt * q.rt);
+  let gr = rt * q.RC + r;
+  let gk = kt * q.KC + k;
+  var v = 0.0;
+  if (k < q.KC && gr < q.R && gk < q.Kd) {
+    if (TX == 1u) { v = X[z * q.sx + gk * q.R + gr]; } else { v = X[z * q.sx + gr * q.Kd + gk]; }
+  }
+  PT[i] = v;
+}
+
+// ---- mm_ubo: C[m0.., n0..] (+)= At^T Bt over KC k-steps; invocation (x, y) owns rows
+// m0 + 8y .. +8 and columns n0 + 8x .. +8. Workgroup 8 x 2.
+override KC: u32 = 128u;
+override MC4: u32 = 32u; // MC / 4
+override NC4: u32 = 32u; // NC / 4
+
+struct UboParams {
+  M: u32,
+  N: u32,
+  m0: u32,
+  n0: u32,
+  first: u32, // 1: overwrite C, 0: accumulate
+  cOff: u32,  // batch offset of C in elements
+}
+
+@group(0) @binding(0) var<uniform> u: UboParams;
+@group(0) @binding(1) var<uniform> At: array<vec4f, 4096>; // [KC][MC]
+@group(0) @binding(2) var<uniform> Bt: array<vec4f, 4096>; // [KC][NC]
+@group(0) @binding(3) var<storage, read_write> Cu: array<f32>;
+
+fn put(m: u32, n: u32, v: vec4f) {
+  for (var j = 0u; j < 4u; j++) {
+    if (m < u.M && n + j < u.N) {
+      let o = u.cOff + m * u.N + n + j;
+      if (u.first == 1u) { Cu[o] = v[j]; } else { Cu[o] = Cu[o] + v[j]; }
+    }
+  }
+}
+
+@compute @workgroup_size(8, 2)
+fn mm_ubo(@builtin(global_invocation_id) gid: vec3u) {
+  let ta = gid.y * 2u; // vec4 index of this invocation's 8 rows within a k-row of At
+  let tb = gid.x * 2u; // vec4 index of its 8 columns within a k-row of Bt
+  var c00 = vec4f(0.0); var c01 = vec4f(0.0); var c10 = vec4f(0.0); var c11 = vec4f(0.0);
+  var c20 = vec4f(0.0); var c21 = vec4f(0.0); var c30 = vec4f(0.0); var c31 = vec4f(0.0);
+  var c40 = vec4f(0.0); var c41 = vec4f(0.0); var c50 = vec4f(0.0); var c51 = vec4f(0.0);
+  var c60 = vec4f(0.0); var c61 = vec4f(0.0); var c70 = vec4f(0.0); var c71 = vec4f(0.0);
+  for (var k = 0u; k < KC; k++) {
+    let a0 = At[k * MC4 + ta];
+    let a1 = At[k * MC4 + ta + 1u];
+    let b0 = Bt[k * NC4 + tb];
+    let b1 = Bt[k * NC4 + tb + 1u];
+    c00 = fma(vec4f(a0.x), b0, c00); c01 = fma(vec4f(a0.x), b1, c01);
+    c10 = fma(vec4f(a0.y), b0, c10); c11 = fma(vec4f(a0.y), b1, c11);
+    c20 = fma(vec4f(a0.z), b0, c20); c21 = fma(vec4f(a0.z), b1, c21);
+    c30 = fma(vec4f(a0.w), b0, c30); c31 = fma(vec4f(a0.w), b1, c31);
+    c40 = fma(vec4f(a1.x), b0, c40); c41 = fma(vec4f(a1.x), b1, c41);
+    c50 = fma(vec4f(a1.y), b0, c50); c51 = fma(vec4f(a1.y), b1, c51);
+    c60 = fma(vec4f(a1.z), b0, c60); c61 = fma(vec4f(a1.z), b1, c61);
+    c70 = fma(vec4f(a1.w), b0, c70); c71 = fma(vec4f(a1.w), b1, c71);
+  }
+  let m = u.m0 + gid.y * 8u;
+  let n = u.n0 + gid.x * 8u;
+  put(m, n, c00); put(m, n + 4u, c01);
+  put(m + 1u, n, c10); put(m + 1u, n + 4u, c11);
+  put(m + 2u, n, c20); put(m + 2u, n + 4u, c21);
+  put(m + 3u, n, c30); put(m + 3u, n + 4u, c31);
+  put(m + 4u, n, c40); put(m + 4u, n + 4u, c41);
+  put(m + 5u, n, c50); put(m + 5u, n + 4u, c51);
+  put(m + 6u, n, c60); put(m + 6u, n + 4u, c61);
+  put(m + 7u, n, c70); put(m + 7u, n + 4u, c71);
 }

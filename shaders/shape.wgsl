@@ -13,8 +13,13 @@
 //            its backward is a scatter into a zeroed tensor of the input's shape.
 //   concat/stack: one scatter per input into the output (base = offset along the axis);
 //            the backward is one gather (a slice) per input.
-// Bounds: one invocation per element of `shape`, i < p.n; the 1-D index is spread over
-// a 2-D grid (gid.x + gid.y * num_workgroups.x * WG) to stay under 65 535 groups.
+// Work split: integer division is slow on a CPU adapter (llvmpipe scalarises it), so
+// an invocation copies a run of up to p.chunk elements along the last dimension: the
+// coordinates of the run's first element cost rank divisions, the rest step by the
+// last stride. Invocation i handles run (i % p.runs) of row (i / p.runs), where a row
+// is one index of the leading rank - 1 dims and p.runs = ceil(last / chunk).
+// Bounds: i < p.n (rows * runs); the 1-D index is spread over a 2-D grid
+// (gid.x + gid.y * num_workgroups.x * WG) to stay under 65 535 groups.
 
 override WG: u32 = 256u;
 
@@ -22,7 +27,11 @@ struct Params {
   n: u32,
   rank: u32,
   base: u32,
-  _pad: u32,
+  chunk: u32,
+  runs: u32,
+  _p0: u32,
+  _p1: u32,
+  _p2: u32,
   shape: array<vec4u, 2>,
   strides: array<vec4u, 2>,
 }
@@ -37,16 +46,27 @@ fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
   return v[d / 4u][d % 4u];
 }
 
-// offset on the strided side of logical element i
-fn strided(i: u32) -> u32 {
-  var rem = i;
-  var off = p.base;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+// A run: contiguous-side start, strided-side start, its length and the last stride.
+struct Run {
+  flat: u32,
+  off: u32,
+  len: u32,
+  step: u32,
+}
+
+fn run(i: u32) -> Run {
+  let last = p.rank - 1u;
+  let size = dim(p.shape, last);
+  let row = i / p.runs;
+  let j0 = (i % p.runs) * p.chunk;
+  var rem = row;
+  var off = p.base + j0 * dim(p.strides, last);
+  for (var d = i32(last) - 1; d >= 0; d--) {
     let s = dim(p.shape, u32(d));
     off += (rem % s) * dim(p.strides, u32(d));
     rem = rem / s;
   }
-  return off;
+  return Run(row * size + j0, off, min(p.chunk, size - j0), dim(p.strides, last));
 }
 
 // ---- gather: strided read, contiguous write. Bindings: src (read), dst (write).
@@ -57,7 +77,10 @@ fn strided(i: u32) -> u32 {
 fn gather(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-  gdst[i] = gsrc[strided(i)];
+  let r = run(i);
+  for (var j = 0u; j < r.len; j++) {
+    gdst[r.flat + j] = gsrc[r.off + j * r.step];
+  }
 }
 
 // ---- scatter: contiguous read, strided write. Bindings: src (read), dst (read_write;
@@ -69,5 +92,8 @@ fn gather(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
 fn scatter(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-  sdst[strided(i)] = ssrc[i];
+  let r = run(i);
+  for (var j = 0u; j < r.len; j++) {
+    sdst[r.off + j * r.step] = ssrc[r.flat + j];
+  }
 }

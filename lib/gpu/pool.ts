@@ -17,7 +17,8 @@ export interface PoolStats {
   bytes: number;
 }
 
-const USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
+// UNIFORM too: the software-adapter matmul binds packed tiles as uniform buffers
+const USAGE = 0x80 /* STORAGE */ | 0x40 /* UNIFORM */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
 
 /** Round a byte size up to its size class. */
 export function sizeClass(bytes: number): number {

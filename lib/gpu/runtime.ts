@@ -107,12 +107,12 @@ export class Runtime {
   }
 
   /**
-   * Record one dispatch. `buffers` are bound at bindings 1..n in order; `params`
-   * (if given) is a uniform block bound at binding 0.
+   * Record one dispatch. `buffers` are bound at bindings 1..n in order (a whole buffer, or
+   * a `{ buffer, offset, size }` window); `params` (if given) is a uniform block at binding 0.
    */
   dispatch(
     k: Kernel,
-    buffers: GPUBuffer[],
+    buffers: (GPUBuffer | GPUBufferBinding)[],
     workgroups: [number, number?, number?],
     params?: ArrayBuffer | ArrayBufferView,
   ): void {
@@ -140,7 +140,8 @@ export class Runtime {
       entries.push({ binding: 0, resource: { buffer: this.#arena, offset, size: ARENA_SLOT } });
     }
     for (let i = 0; i < buffers.length; i++) {
-      entries.push({ binding: i + 1, resource: { buffer: buffers[i] } });
+      const b = buffers[i];
+      entries.push({ binding: i + 1, resource: "buffer" in b ? b : { buffer: b } });
     }
     const bind = this.device.createBindGroup({ layout: k.pipeline.getBindGroupLayout(0), entries });
     const pass = this.#openPass(k.name);

@@ -61,8 +61,8 @@ export function grid(n: number, wg = 256): [number, number] {
 
 /** Options of one launch. */
 export interface Launch {
-  /** Buffers (or tensors) bound at bindings 1..n. */
-  buffers: (Tensor | GPUBuffer)[];
+  /** Buffers, tensors or buffer windows bound at bindings 1..n. */
+  buffers: (Tensor | GPUBuffer | GPUBufferBinding)[];
   workgroups: [number, number?, number?];
   params?: Params;
   constants?: Record<string, number>;
@@ -72,6 +72,6 @@ export interface Launch {
 export function launch(name: string, code: string, entry: string, o: Launch): void {
   const rt = runtime();
   const k = rt.kernel(name, code, entry, o.constants ?? {});
-  const bufs = o.buffers.map((b) => ("storage" in b ? b.buffer : b));
+  const bufs = o.buffers.map((b) => ("storage" in b ? b.buffer : b)) as (GPUBuffer | GPUBufferBinding)[];
   rt.dispatch(k, bufs, o.workgroups, o.params?.bytes());
 }

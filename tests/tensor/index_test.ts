@@ -13,7 +13,9 @@ import {
   setup,
 } from "../helpers.ts";
 import { noGrad } from "../../lib/tensor/tape.ts";
-import { tensor } from "../../lib/tensor/tensor.ts";
+import { type Tensor, tensor } from "../../lib/tensor/tensor.ts";
+import { tidy } from "../../lib/tensor/scope.ts";
+import { gpuStats, sync } from "../../lib/gpu/device.ts";
 import { Generator } from "../../lib/tensor/rng.ts";
 import {
   indexSelect,
@@ -277,10 +279,14 @@ Deno.test({
       assertEquals(Array.from(await t.toArray()), Array.from(rev), `R ${R} M ${M} number[]`);
       for (const u of [t, s, it]) u.dispose();
     }
-    const t = tensor([[1, 2], [3, 4]]);
-    writeRowsAt_(t, tensor(Int32Array.from([0, 5]), [2], { dtype: "i32" }), t.mul(1));
-    const y = await t.toArray();
-    assert(y.every(Number.isNaN), `a bad index poisons the target, got ${y}`);
+    // a bad index in a tensor: NaN rows at every valid indices[m] and at rows m % R
+    const t = tensor([[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]);
+    writeRowsAt_(t, tensor(Int32Array.from([3, 9]), [2], { dtype: "i32" }), t.slice(0, 0, 2));
+    const y = Array.from(await t.toArray());
+    assert(y.slice(0, 4).every(Number.isNaN), `rows 0, 1 should be NaN, got ${y}`);
+    assertEquals(y.slice(4, 6), [5, 6], "row 2 untouched");
+    assert(y.slice(6, 8).every(Number.isNaN), `row 3 should be NaN, got ${y}`);
+    assertEquals(y.slice(8), [9, 10], "row 4 untouched");
     assertThrows(() => writeRowsAt_(t, [0, -1], t), "writeRowsAt_: index -1 at position 1");
     t.dispose();
   },
@@ -374,3 +380,44 @@ Deno.test({
     for (const t of [x, big, i]) t.dispose();
   },
 });
+
+Deno.test({
+  name: "index: backward frees its temporaries (CSR tables, uploaded indices)",
+  ...gpuTest,
+  fn: async () => {
+    const x = tensor(Float32Array.from(randArray(50 * 7, 1)), [50, 7], { requiresGrad: true });
+    const it = tensor(Int32Array.from([3, 3, 49, 0]), [4], { dtype: "i32" });
+    const step = () => {
+      tidy(() => {
+        const a = indexSelect(x, it);
+        const b = indexSelect(x, [1, 2, 1]);
+        const c = scatterRows(x, [5, 6, 5, 7], a);
+        const loss = concatRows(a, b, c);
+        loss.backward(loss);
+      });
+      x.grad!.dispose();
+      x.grad = null;
+    };
+    step();
+    await sync();
+    const before = gpuStats().inUse;
+    for (let i = 0; i < 3; i++) step();
+    const { values, indices } = topk(x, 3);
+    values.dispose();
+    indices.dispose();
+    await sync();
+    assertEquals(gpuStats().inUse, before, "buffers in use after 3 more steps");
+    x.dispose();
+    it.dispose();
+  },
+});
+
+/** [a; b; c] flattened, through scatterRows so only this file's ops are involved. */
+function concatRows(a: Tensor, b: Tensor, c: Tensor): Tensor {
+  const rows = a.shape[0] + b.shape[0] + c.shape[0];
+  const base = tensor(new Float32Array(rows * 7), [rows, 7]);
+  const ia = Array.from({ length: a.shape[0] }, (_, i) => i);
+  const ib = Array.from({ length: b.shape[0] }, (_, i) => a.shape[0] + i);
+  const ic = Array.from({ length: c.shape[0] }, (_, i) => a.shape[0] + b.shape[0] + i);
+  return scatterRows(scatterRows(scatterRows(base, ia, a), ib, b), ic, c);
+}

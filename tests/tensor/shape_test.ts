@@ -3,8 +3,10 @@
 // f32 and i32 alike. Backward is a copy too; the finite-difference reference of a linear
 // map is exact up to float64 rounding of (f(x+e) - f(x-e)) / 2e, so bwd uses 1e-6.
 import { assertEquals, assertThrows, checkOp, gpuTest, setup } from "../helpers.ts";
-import { tensor, type Tensor } from "../../lib/tensor/tensor.ts";
+import { type Tensor, tensor } from "../../lib/tensor/tensor.ts";
 import { concat, permute, slice, stack, transpose } from "../../lib/tensor/ops/shape.ts";
+import { gpuStats, sync, useKernels } from "../../lib/gpu/device.ts";
+import { tidy } from "../../lib/tensor/scope.ts";
 
 await setup();
 
@@ -283,5 +285,73 @@ Deno.test({
     d.dispose();
     assertThrows(() => slice(d, 0, 1), "slice: tensor");
     for (const t of [x, y, i] as Tensor[]) t.dispose();
+  },
+});
+
+Deno.test({
+  name: "shape: GPU-shaped kernels (one element per invocation) agree",
+  ...gpuTest,
+  fn: async () => {
+    const prev = useKernels("gpu");
+    try {
+      await checkOp("permute [2,3,4,5] gpu kernels", {
+        inputs: [{ shape: [2, 3, 4, 5] }],
+        gpu: (x) => permute(x, [3, 1, 0, 2]),
+        ref: (x) => permuteRef(x, [2, 3, 4, 5], [3, 1, 0, 2]),
+        fwd: EXACT,
+        bwd: BWD,
+      });
+      await checkOp("slice [13,50] gpu kernels", {
+        inputs: [{ shape: [13, 50] }],
+        gpu: (x) => slice(x, 1, 7, -7),
+        ref: (x) => sliceRef(x, [13, 50], 1, 7, 43),
+        fwd: EXACT,
+        bwd: BWD,
+      });
+      await checkOp("concat gpu kernels", {
+        inputs: [{ shape: [7, 3] }, { shape: [7, 64] }],
+        gpu: (a, b) => concat([a, b], 1),
+        ref: (a, b) => concatRef([a, b], [[7, 3], [7, 64]], 1),
+        fwd: EXACT,
+        bwd: BWD,
+      });
+    } finally {
+      useKernels(prev);
+    }
+  },
+});
+
+Deno.test({
+  name: "shape: a tensor used twice sums its gradients; backward frees its temporaries",
+  ...gpuTest,
+  fn: async () => {
+    await checkOp("concat [x, slice(permute(x))]", {
+      inputs: [{ shape: [7, 7] }],
+      gpu: (x) => concat([x, slice(permute(x, [1, 0]), 0, 2, 5)], 0),
+      ref: (x) =>
+        concatRef([x, sliceRef(permuteRef(x, [7, 7], [1, 0]), [7, 7], 0, 2, 5)], [[7, 7], [
+          3,
+          7,
+        ]], 0),
+      fwd: EXACT,
+      bwd: BWD,
+    });
+    const x = tensor(new Float32Array(13 * 50), [13, 50], { requiresGrad: true });
+    const step = () => {
+      tidy(() => {
+        const y = stack([permute(x, [1, 0]), transpose(x, 0, 1)], 0);
+        const z = concat([slice(y, 2, 3), slice(y, 2, 0, 3)], 2);
+        z.backward(z);
+      });
+      x.grad!.dispose();
+      x.grad = null;
+    };
+    step();
+    await sync();
+    const before = gpuStats().inUse;
+    for (let i = 0; i < 3; i++) step();
+    await sync();
+    assertEquals(gpuStats().inUse, before, "buffers in use after 3 more steps");
+    x.dispose();
   },
 });

@@ -8,7 +8,8 @@
  * C = prod(rest) elements. Indices are an i32 tensor [M] or a `number[]`; a `number[]`
  * is checked on the host (a bad index throws), while an i32 tensor is checked on the
  * GPU without a readback: an out-of-range index makes its gathered row NaN (i32 min for
- * i32 tensors), and makes a row write poison its whole output the same way.
+ * i32 tensors), makes `scatterRows` return all NaN, and makes `writeRowsAt_` write NaN
+ * rows instead of `src` (never a silent clamp).
  * Repeated indices: gradients sum in increasing index position (deterministic, via a
  * CSR table built on the GPU), and in row writes the last position wins.
  */
@@ -25,7 +26,12 @@ const BAD = { f32: 0x7fc00000, i32: 0x80000000 } as const;
 type Indices = Tensor | number[];
 
 /** Validate indices against `rows`; returns M. Host numbers are checked here. */
-function checkIndices(op: string, indices: Indices, rows: number, shape: readonly number[]): number {
+function checkIndices(
+  op: string,
+  indices: Indices,
+  rows: number,
+  shape: readonly number[],
+): number {
   if (Array.isArray(indices)) {
     if (indices.length === 0) throw new Error(`${op}: indices are empty`);
     indices.forEach((v, i) => {
@@ -42,7 +48,9 @@ function checkIndices(op: string, indices: Indices, rows: number, shape: readonl
   }
   checkDevice(op, indices);
   checkDType(op, indices, "i32", "indices");
-  if (indices.ndim !== 1) throw new Error(`${op}: indices must be 1-D, got shape [${indices.shape}]`);
+  if (indices.ndim !== 1) {
+    throw new Error(`${op}: indices must be 1-D, got shape [${indices.shape}]`);
+  }
   return indices.size;
 }
 
@@ -235,7 +243,10 @@ export function writeRows_(target: Tensor, start: number, src: Tensor): Tensor {
 
 /**
  * In place, no gradient: `target[indices[m]] = src[m]` (the last position wins on a
- * repeat). A bad i32 index poisons the whole target (NaN, or i32 min). Returns `target`.
+ * repeat). Costs O(M * C + R) (the CSR table is O(R + M) on one invocation). A bad
+ * index in an i32 tensor writes NaN (i32 min for i32 targets) instead of the rows: into
+ * every valid `indices[m]` row and into rows `m % R`, so at least min(M, R) rows of
+ * the target are poisoned. Returns `target`.
  *
  * @example
  * ```ts
@@ -250,9 +261,9 @@ export function writeRowsAt_(target: Tensor, indices: Indices, src: Tensor): Ten
   withIndices(indices, (idx) => {
     const { off, order } = csr(idx, R);
     launch("index", code, "write_rows_at", {
-      buffers: [src, off, order, target],
-      workgroups: grid(R * C),
-      params: params(R * C, R, C, M, 0, BAD[target.dtype]),
+      buffers: [src, idx, off, order, target],
+      workgroups: grid(M * C),
+      params: params(M * C, R, C, M, 0, BAD[target.dtype]),
     });
     off.dispose();
     order.dispose();
@@ -283,7 +294,9 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } 
   checkDType("topk", x, "f32");
   if (x.ndim < 1) throw new Error("topk: input must have at least 1 dimension, got a scalar");
   const L = x.shape[x.ndim - 1];
-  if (!Number.isInteger(k) || k < 1) throw new Error(`topk: k must be a positive integer, got ${k}`);
+  if (!Number.isInteger(k) || k < 1) {
+    throw new Error(`topk: k must be a positive integer, got ${k}`);
+  }
   if (k > L) {
     throw new Error(`topk: k = ${k} exceeds the last dimension ${L} of input [${x.shape}]`);
   }

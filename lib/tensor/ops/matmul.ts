@@ -10,7 +10,7 @@ import code from "../../../shaders/matmul.wgsl" with { type: "text" };
 import { runtime } from "../../gpu/device.ts";
 import { Tensor } from "../tensor.ts";
 import { record } from "../tape.ts";
-import { launch, Params } from "../launch.ts";
+import { grid, launch, Params } from "../launch.ts";
 import { checkDevice, checkDType } from "../check.ts";
 import { sumTo } from "./reduce.ts";
 
@@ -82,6 +82,57 @@ function mmRaw(a: Tensor, b: Tensor, ta: boolean, tb: boolean, g: Geometry): Ten
   return out;
 }
 
+/** Floats in one packed 64 KiB tile. */
+const TILE = 16384;
+
+/**
+ * Software-adapter path for one 2-D product: pack A and B into 64 KiB tiles, then one
+ * `mm_ubo` dispatch per (row block, column block, k block), A and B tiles bound as uniforms.
+ */
+function packedMatmul(a: Tensor, b: Tensor, c: Tensor, M: number, N: number, K: number, ta: boolean, tb: boolean) {
+  const KC = Math.min(128, Math.ceil(K / 8) * 8);
+  const cap = Math.floor(TILE / KC);
+  const MC = Math.min(Math.floor(cap / 16) * 16, Math.ceil(M / 16) * 16, 512);
+  const NC = Math.min(Math.floor(cap / 64) * 64, Math.ceil(N / 64) * 64, 512);
+  const mt = Math.ceil(M / MC);
+  const nt = Math.ceil(N / NC);
+  const kt = Math.ceil(K / KC);
+  const pa = Tensor.empty([mt * kt * TILE], "f32", "matmul pack");
+  const pb = Tensor.empty([nt * kt * TILE], "f32", "matmul pack");
+  pack(a, pa, M, K, MC, KC, mt, kt, ta);
+  pack(b, pb, N, K, NC, KC, nt, kt, !tb);
+  const constants = { KC, MC4: MC / 4, NC4: NC / 4 };
+  for (let i = 0; i < mt; i++) {
+    for (let j = 0; j < nt; j++) {
+      for (let k = 0; k < kt; k++) {
+        launch("matmul", code, "mm_ubo", {
+          buffers: [
+            { buffer: pa.buffer, offset: (i * kt + k) * TILE * 4, size: TILE * 4 },
+            { buffer: pb.buffer, offset: (j * kt + k) * TILE * 4, size: TILE * 4 },
+            c,
+          ],
+          workgroups: [NC / 64, MC / 16],
+          params: new Params().u32(M, N, i * MC, j * NC, k === 0 ? 1 : 0, 0),
+          constants,
+        });
+      }
+    }
+  }
+  pa.dispose();
+  pb.dispose();
+}
+
+/** Re-lay a logical [R, Kd] matrix (stored transposed when `tx`) into [KC][RC] tiles. */
+function pack(x: Tensor, out: Tensor, R: number, Kd: number, RC: number, KC: number, rt: number, kt: number, tx: boolean) {
+  const n = rt * kt * TILE;
+  launch("matmul", code, "pack", {
+    buffers: [x, out],
+    workgroups: grid(n, 64),
+    params: new Params().u32(n, R, Kd, RC, KC, rt, kt, 0),
+    constants: { TX: tx ? 1 : 0 },
+  });
+}
+
 function dispatch(
   a: Tensor,
   b: Tensor,
@@ -97,6 +148,10 @@ function dispatch(
   tb: boolean,
 ) {
   const reg = runtime().info.kernels === "cpu";
+  if (reg && batch === 1 && M >= 16 && N >= 16 && M * N * K >= 1 << 18) {
+    packedMatmul(a, b, c, M, N, K, ta, tb);
+    return;
+  }
   const params = new Params().u32(M, N, K, batch, sa, sb, sc).f32(1);
   const constants = { TA: ta ? 1 : 0, TB: tb ? 1 : 0 };
   if (reg) {

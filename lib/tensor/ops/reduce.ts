@@ -11,12 +11,27 @@ import { expandRaw } from "./elementwise.ts";
 import { checkDevice, checkDType, checkRank, normAxis, stridesOf } from "../check.ts";
 
 /**
- * Sum `x` over the dimensions marked in `reduce`, scaling by `scale`; result has the
- * kept dims only (contiguous). No tape.
+ * Loop iterations one invocation may run in all. llvmpipe (the CI adapter) caps the
+ * loop iterations of a shader invocation at 65 535 and then silently leaves every loop
+ * (measured: two loops of 40 000 ran 40 000 and 25 534 times; every entry into a loop
+ * costs its iterations + 1, so a loop nested in a loop of n costs n more). Kernels keep
+ * each invocation's total under this budget, with a margin.
  */
-function reduceRaw(x: Tensor, reduce: boolean[], scale: number): Tensor {
+export const LOOP_BUDGET = 60000;
+
+type Dim = { size: number; stride: number };
+
+/** A reduction over merged dims: kept dims (in order) and reduced dims, with input strides. */
+interface Plan {
+  kept: Dim[];
+  red: Dim[];
+  nOut: number;
+  nRed: number;
+}
+
+/** Merge adjacent dims of the same kind (the input is contiguous, so strides chain). */
+function plan(x: Tensor, reduce: boolean[]): Plan {
   const strides = stridesOf(x.shape);
-  // merge adjacent dims of the same kind (contiguous, so strides chain)
   const dims: { size: number; stride: number; red: boolean }[] = [];
   for (let d = 0; d < x.ndim; d++) {
     if (x.shape[d] === 1) continue;
@@ -26,57 +41,85 @@ function reduceRaw(x: Tensor, reduce: boolean[], scale: number): Tensor {
       last.stride = strides[d];
     } else dims.push({ size: x.shape[d], stride: strides[d], red: reduce[d] });
   }
-  const kept = dims.filter((d) => !d.red);
-  let red = dims.filter((d) => d.red);
+  const kept = dims.filter((d) => !d.red).map(({ size, stride }) => ({ size, stride }));
+  let red = dims.filter((d) => d.red).map(({ size, stride }) => ({ size, stride }));
   const nOut = kept.reduce((a, d) => a * d.size, 1);
-  let nRed = red.reduce((a, d) => a * d.size, 1);
-  if (red.length === 0) red = [{ size: 1, stride: 1, red: true }];
-  // A long single reduced dim with few outputs: reduce in two passes for parallelism.
-  if (red.length === 1 && nOut < 256 && nRed >= 8192) {
-    const chunk = Math.ceil(Math.sqrt(nRed));
-    const chunks = Math.ceil(nRed / chunk);
-    if (chunks * chunk === nRed) {
-      const rd = red[0];
-      const part = Tensor.empty([nOut * chunks], "f32", "sum");
-      const k2 = [...kept, { size: chunks, stride: rd.stride * chunk, red: false }];
-      run(x, part, k2, [{ size: chunk, stride: rd.stride, red: true }], nOut * chunks, chunk, 1);
-      const out = Tensor.empty([nOut], "f32", "sum");
-      run(
-        part,
-        out,
-        nOut > 1 ? [{ size: nOut, stride: chunks, red: false }] : [],
-        [
-          { size: chunks, stride: 1, red: true },
-        ],
-        nOut,
-        chunks,
-        scale,
-      );
-      part.dispose();
-      return out;
-    }
-  }
-  const out = Tensor.empty([nOut], "f32", "sum");
-  run(x, out, kept, red, nOut, nRed, scale);
-  return out;
+  const nRed = red.reduce((a, d) => a * d.size, 1);
+  if (red.length === 0) red = [{ size: 1, stride: 1 }];
+  return { kept, red, nOut, nRed };
 }
 
-type Dim = { size: number; stride: number; red?: boolean };
+/**
+ * Cut the reduced range into chunks: for parallelism when there are few outputs and a
+ * long reduction, and always so that one invocation's `passes` loops over its chunk stay
+ * within `LOOP_BUDGET`. A multi-dim reduced index runs an inner loop per element, which
+ * costs rank + 1 more iterations per element.
+ */
+function chunking(pl: Plan, passes: number): { chunk: number; nChunks: number } {
+  const perElem = pl.red.length === 1 ? 1 : pl.red.length + 2;
+  const cap = Math.floor((LOOP_BUDGET - 100) / passes / perElem);
+  let chunk = pl.nRed;
+  if (pl.nOut < 256 && pl.nRed >= 8192) chunk = Math.ceil(Math.sqrt(pl.nRed));
+  chunk = Math.min(chunk, cap);
+  return { chunk, nChunks: Math.ceil(pl.nRed / chunk) };
+}
 
-function run(
-  x: Tensor,
-  out: Tensor,
-  kept: Dim[],
-  red: Dim[],
-  nOut: number,
-  nRed: number,
-  scale: number,
-) {
-  if (kept.length > 8 || red.length > 8) throw new Error("sum: too many dimensions");
-  const p = new Params().u32(nOut, nRed, kept.length, red.length).f32(scale).u32(0, 0, 0)
-    .u32s(kept.map((d) => d.size)).u32s(kept.map((d) => d.stride))
-    .u32s(red.map((d) => d.size)).u32s(red.map((d) => d.stride));
-  launch("reduce", code, "sum_to", { buffers: [x, out], workgroups: grid(nOut, 64), params: p });
+function reduceParams(pl: Plan, scale: number, chunk: number, nChunks: number): Params {
+  if (pl.kept.length > 8 || pl.red.length > 8) throw new Error("reduce: too many dimensions");
+  return new Params().u32(pl.nOut, pl.nRed, pl.kept.length, pl.red.length).f32(scale)
+    .u32(chunk, nChunks, 0)
+    .u32s(pl.kept.map((d) => d.size)).u32s(pl.kept.map((d) => d.stride))
+    .u32s(pl.red.map((d) => d.size)).u32s(pl.red.map((d) => d.stride));
+}
+
+/** The partial results [nOut, nChunks] of a chunked reduction, as a plan over the chunks. */
+function chunkPlan(nOut: number, nChunks: number): Plan {
+  return {
+    kept: nOut > 1 ? [{ size: nOut, stride: nChunks }] : [],
+    red: [{ size: nChunks, stride: 1 }],
+    nOut,
+    nRed: nChunks,
+  };
+}
+
+/**
+ * Sum `x` over the dimensions marked in `reduce`, scaling by `scale`; result has the
+ * kept dims only (contiguous). No tape.
+ */
+function reduceRaw(x: Tensor, reduce: boolean[], scale: number): Tensor {
+  return sumPlan(x, plan(x, reduce), scale);
+}
+
+function sumPlan(x: Tensor, pl: Plan, scale: number): Tensor {
+  const { chunk, nChunks } = chunking(pl, 1);
+  const out = Tensor.empty([pl.nOut * nChunks], "f32", "sum");
+  launch("reduce", code, "sum_to", {
+    buffers: [x, out],
+    workgroups: grid(pl.nOut * nChunks, 64),
+    params: reduceParams(pl, nChunks === 1 ? scale : 1, chunk, nChunks),
+  });
+  if (nChunks === 1) return out;
+  const r = sumPlan(out, chunkPlan(pl.nOut, nChunks), scale);
+  out.dispose();
+  return r;
+}
+
+/** Params of the backward kernels: input shape, output strides on kept dims, reduced strides. */
+function backwardParams(x: Tensor, mark: boolean[], scale: number): Params {
+  const ostr = new Array(x.ndim).fill(0);
+  const rstr = new Array(x.ndim).fill(0);
+  let so = 1;
+  let sr = 1;
+  for (let d = x.ndim - 1; d >= 0; d--) {
+    if (mark[d]) {
+      rstr[d] = sr;
+      sr *= x.shape[d];
+    } else {
+      ostr[d] = so;
+      so *= x.shape[d];
+    }
+  }
+  return new Params().u32(x.size, x.ndim).f32(scale).u32(0).u32s(x.shape).u32s(ostr).u32s(rstr);
 }
 
 function axesOf(op: string, x: Tensor, axis: number | number[] | undefined): boolean[] {
@@ -148,17 +191,120 @@ export function mean(x: Tensor, axis?: number | number[], keepdim = false): Tens
   return reduceOp("mean", x, axis, keepdim);
 }
 
-/** Max over one axis (all elements when omitted). */
-export function max(_x: Tensor, _axis?: number, _keepdim = false): Tensor {
-  throw new Error("todo");
+/**
+ * Max over one axis (all elements when omitted). The gradient goes to the first maximal
+ * element along the axis, as PyTorch's `max(dim)`; NaN counts as the maximum.
+ *
+ * @example
+ * ```ts
+ * const m = max(x, -1); // or x.max(-1, true)
+ * ```
+ */
+export function max(x: Tensor, axis?: number, keepdim = false): Tensor {
+  const op = "max";
+  checkDevice(op, x);
+  checkDType(op, x, "f32");
+  checkRank(op, x.shape);
+  if (Array.isArray(axis)) throw new Error(`${op}: reduces over one axis, got [${axis}]`);
+  const mark = axesOf(op, x, axis);
+  const pl = plan(x, mark);
+  const { chunk, nChunks } = chunking(pl, 1);
+  const val = Tensor.empty([pl.nOut * nChunks], "f32", op);
+  const idx = Tensor.empty([pl.nOut * nChunks], "i32", op);
+  launch("reduce", code, "max_partial", {
+    buffers: [x, val, idx],
+    workgroups: grid(pl.nOut * nChunks, 64),
+    params: reduceParams(pl, 1, chunk, nChunks),
+  });
+  let v = val;
+  let ix = idx;
+  if (nChunks > 1) {
+    v = Tensor.empty([pl.nOut], "f32", op);
+    ix = Tensor.empty([pl.nOut], "i32", op);
+    launch("reduce", code, "max_combine", {
+      buffers: [val, idx, v, ix],
+      workgroups: grid(pl.nOut, 64),
+      params: new Params().u32(pl.nOut, pl.nRed, 0, 0).f32(1).u32(chunk, nChunks, 0),
+    });
+    val.dispose();
+    idx.dispose();
+  }
+  const out = v.reshape(outShape(x, mark, keepdim));
+  v.dispose();
+  record(out, op, [x], (g) => {
+    const dx = Tensor.empty(x.shape, "f32", `${op} backward`);
+    launch("reduce", code, "max_backward", {
+      buffers: [g, ix, dx],
+      workgroups: grid(x.size, 64),
+      params: backwardParams(x, mark, 0),
+    });
+    ix.dispose();
+    return [dx];
+  });
+  if (!out.requiresGrad) ix.dispose();
+  return out;
 }
 
-/** Variance over axes. */
+/**
+ * Variance over `axis` (one, several, or all when omitted) with PyTorch's `var`
+ * semantics: `sum((x - mean)^2) / max(0, n - correction)`, unbiased by default (a zero
+ * divisor gives inf, or NaN for a constant input, as in PyTorch).
+ *
+ * @example
+ * ```ts
+ * const v = variance(x, -1, true); // or x.var(-1, true)
+ * ```
+ */
 export function variance(
-  _x: Tensor,
-  _axis?: number | number[],
-  _keepdim = false,
-  _correction = 1,
+  x: Tensor,
+  axis?: number | number[],
+  keepdim = false,
+  correction = 1,
 ): Tensor {
-  throw new Error("todo");
+  const op = "var";
+  checkDevice(op, x);
+  checkDType(op, x, "f32");
+  checkRank(op, x.shape);
+  if (!Number.isFinite(correction) || correction < 0) {
+    throw new Error(`${op}: correction must be a finite number >= 0, got ${correction}`);
+  }
+  const mark = axesOf(op, x, axis);
+  const pl = plan(x, mark);
+  const scale = 1 / Math.max(0, pl.nRed - correction);
+  const { chunk, nChunks } = chunking(pl, 2);
+  let mean = Tensor.empty([pl.nOut * nChunks], "f32", op);
+  let v = Tensor.empty([pl.nOut * nChunks], "f32", op);
+  launch("reduce", code, "var_partial", {
+    buffers: [x, mean, v],
+    workgroups: grid(pl.nOut * nChunks, 64),
+    params: reduceParams(pl, scale, chunk, nChunks),
+    constants: { FINAL: nChunks === 1 ? 1 : 0 },
+  });
+  if (nChunks > 1) {
+    const pm = mean;
+    const pv = v;
+    mean = Tensor.empty([pl.nOut], "f32", op);
+    v = Tensor.empty([pl.nOut], "f32", op);
+    launch("reduce", code, "var_combine", {
+      buffers: [pm, pv, mean, v],
+      workgroups: grid(pl.nOut, 64),
+      params: new Params().u32(pl.nOut, pl.nRed, 0, 0).f32(scale).u32(chunk, nChunks, 0),
+    });
+    pm.dispose();
+    pv.dispose();
+  }
+  const out = v.reshape(outShape(x, mark, keepdim));
+  v.dispose();
+  record(out, op, [x], (g) => {
+    const dx = Tensor.empty(x.shape, "f32", `${op} backward`);
+    launch("reduce", code, "var_backward", {
+      buffers: [g, x, mean, dx],
+      workgroups: grid(x.size, 64),
+      params: backwardParams(x, mark, scale),
+    });
+    mean.dispose();
+    return [dx];
+  });
+  if (!out.requiresGrad) mean.dispose();
+  return out;
 }

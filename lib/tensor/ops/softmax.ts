@@ -12,6 +12,7 @@ import { Tensor } from "../tensor.ts";
 import { record } from "../tape.ts";
 import { grid, launch, Params } from "../launch.ts";
 import { checkDevice, checkDType } from "../check.ts";
+import { LOOP_BUDGET } from "./reduce.ts";
 
 const OPS = { softmax: 0, logSoftmax: 1 } as const;
 /** Which function a softmax-family kernel computes. */
@@ -25,20 +26,33 @@ export interface RowPlan {
 }
 
 /**
- * Pick the kernel shape for `rows` rows of length `L`.
+ * Pick the kernel shape for `rows` rows of length `L`, where each invocation makes
+ * `passes` passes over its share of the row.
  *
- * Measured on llvmpipe (2 cores, 256-bit SIMD; ms per forward, best of 5 x 10 dispatches):
- * one invocation per row in workgroups of 8 beat or matched the cooperative kernel at
- * every size tried, [4096,64] 3.4 vs 6.3 (coop WG 8) / 29 (coop WG 64), [64,2048] 2.7 vs
- * 1.6 / 2.2, [1,65536] 1.7 vs 1.6 / 1.9, [64,65536] 23 vs 53 / 57, [1,262144] 2.2 vs 7.3 /
- * 6.8: a workgroup runs on one core either way, and barriers cost more than the SIMD
- * lanes they fill. So a software adapter always takes the per-row kernel (workgroups of
- * 8 rows, so that even few rows spread over the cores); a GPU takes the cooperative
- * kernel (64 invocations per row) from rows of 256 on.
+ * Measured on llvmpipe (2 cores, 256-bit SIMD; forward ms, best of 5 runs of 10
+ * dispatches; per-row kernel in workgroups of 8 / 64 vs cooperative WG 8 / 64):
+ * [4096,64] 5.4 / 3.1 vs 8.3 / 35; [1024,257] 5.8 / 2.9 vs 3.9 / 11; [256,1024]
+ * 3.0 / 3.2 vs 3.5 / 3.8; [64,2048] 1.5 / 2.8 vs 1.3 / 1.4; [16,4096] 0.71 / 1.4 vs
+ * 0.55 / 0.72; [8,8192] 1.4 / 1.3 vs 0.68 / 0.68; [1,16384] 0.84 / 0.77 vs 0.36 / 0.38.
+ * Barriers are costly there, so short rows run one invocation per row; from 1024 on
+ * the cooperative kernel wins or ties. The cooperative workgroup is the smallest power
+ * of two (at least 8 on a software adapter, 64 on a GPU) that keeps the loops within
+ * `LOOP_BUDGET` (llvmpipe's cap on loop iterations per invocation); the per-row kernel
+ * stays within it since rows shorter than 1024 take it.
  */
-export function rowPlan(rows: number, L: number): RowPlan {
-  if (runtime().info.kernels === "cpu") return { coop: false, wg: 8 };
-  return L >= 256 ? { coop: true, wg: 64 } : { coop: false, wg: 64 };
+export function rowPlan(op: string, rows: number, L: number, passes = 2): RowPlan {
+  const cpu = runtime().info.kernels === "cpu";
+  if (L < (cpu ? 1024 : 256)) return { coop: false, wg: !cpu || rows >= 512 ? 64 : 8 };
+  let wg = cpu ? 8 : 64;
+  while (wg < 256 && Math.ceil(L / wg) * passes + 8 > LOOP_BUDGET) wg *= 2;
+  if (Math.ceil(L / wg) * passes + 8 > LOOP_BUDGET) {
+    throw new Error(
+      `${op}: rows of ${L} elements are too long (at most ${
+        Math.floor((LOOP_BUDGET - 8) / passes) * 256
+      })`,
+    );
+  }
+  return { coop: true, wg };
 }
 
 /** @internal Launch one softmax-family kernel over `rows` rows of length `L`. */
@@ -48,7 +62,7 @@ export function rowKernel(
   buffers: Tensor[],
   rows: number,
   L: number,
-  plan: RowPlan = rowPlan(rows, L),
+  plan: RowPlan = rowPlan(op, rows, L),
 ): void {
   const params = new Params().u32(rows, L, 0, 0);
   const { coop, wg } = plan;
