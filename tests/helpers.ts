@@ -195,9 +195,16 @@ export function assert(cond: unknown, msg = "assertion failed"): asserts cond {
   if (!cond) throw new Error(msg);
 }
 
-/** Assert two values are equal (===, or same JSON for arrays/objects). */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === "object" && !Array.isArray(x) && !ArrayBuffer.isView(x)
+      ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : x);
+}
+
+/** Assert two values are equal (===, or the same JSON with keys sorted for arrays/objects). */
 export function assertEquals(got: unknown, want: unknown, what = "value"): void {
-  const g = typeof got === "object" ? JSON.stringify(got) : got;
-  const w = typeof want === "object" ? JSON.stringify(want) : want;
+  const g = typeof got === "object" ? canonical(got) : got;
+  const w = typeof want === "object" ? canonical(want) : want;
   if (g !== w) throw new Error(`${what}: got ${String(g)}, want ${String(w)}`);
 }

@@ -15,6 +15,8 @@ import { expand } from "../tensor/ops/elementwise.ts";
 import { concat, permute } from "../tensor/ops/shape.ts";
 import { patchify } from "../tensor/ops/patches.ts";
 import { bicubicResize } from "../tensor/ops/resize.ts";
+import { readSafetensors, type SafeFile } from "../io/safetensors.ts";
+import { saveModule } from "../io/weights.ts";
 
 /** ViT hyper-parameters (timm/DINO names in camelCase). */
 export interface ViTConfig {
@@ -151,6 +153,39 @@ export class ViT extends Module {
     this.norm = this.module("norm", new LayerNorm(c.embedDim, c.eps));
   }
 
+  /**
+   * Write the weights as safetensors (atomically: temp file + rename), with the
+   * configuration in `__metadata__.config` so `ViT.load` can rebuild the model from the file.
+   *
+   * @example
+   * ```ts
+   * await vit.save("out/vit.safetensors");
+   * ```
+   */
+  async save(path: string): Promise<void> {
+    await saveModule(this, path, { config: JSON.stringify(this.config), model: "vit" });
+  }
+
+  /**
+   * Build a ViT from a safetensors file alone (path or URL). Files written by this kit carry
+   * their configuration; for DINO/Mugs/timm files the shapes are read off the tensors
+   * (patch size, channels, width, depth, grid) and the head count defaults to width / 64
+   * (true of ViT-T/S/B), or give it in `overrides`.
+   *
+   * @example
+   * ```ts
+   * const vit = await ViT.load("https://example.org/dino_deitsmall16.safetensors");
+   * ```
+   */
+  static async load(pathOrUrl: string | URL, overrides: Partial<ViTConfig> = {}): Promise<ViT> {
+    const file = await readSafetensors(pathOrUrl);
+    const vit = new ViT({ ...configFromFile(file, String(pathOrUrl), overrides.numHeads), ...overrides });
+    // a classification head (timm `head.*`) is not part of the backbone; anything else must match
+    const tensors = new Map([...file.tensors].filter(([name]) => !name.startsWith("head.")));
+    vit.loadStateDict(tensors, { source: String(pathOrUrl) });
+    return vit;
+  }
+
   /** Position embedding for an hp x wp patch grid (DINO's `interpolate_pos_encoding`). */
   posEncoding(hp: number, wp: number): Tensor {
     const N = this.posEmbed.shape[1] - 1;
@@ -195,4 +230,42 @@ export class ViT extends Module {
     for (let i = 0; i < blocks.length - 1; i++) x = blocks[i].forward(x).out;
     return blocks[blocks.length - 1].forward(x, true).attn!;
   }
+}
+
+/** The ViT configuration stored in (or implied by) a weight file. */
+export function configFromFile(file: SafeFile, source: string, numHeads?: number): ViTConfig {
+  if (file.metadata.config) {
+    try {
+      return { ...DEFAULTS, ...JSON.parse(file.metadata.config) } as ViTConfig;
+    } catch (e) {
+      throw new Error(`${source}: __metadata__.config is not valid JSON (${(e as Error).message})`);
+    }
+  }
+  const need = (name: string) => {
+    const t = file.tensors.get(name);
+    if (!t) throw new Error(`${source}: no tensor '${name}', so this is not a ViT weight file`);
+    return t.shape;
+  };
+  const [D, C, p] = need("patch_embed.proj.weight");
+  const [, n1] = need("pos_embed");
+  const grid = Math.round(Math.sqrt(n1 - 1));
+  if (grid * grid !== n1 - 1) throw new Error(`${source}: pos_embed has ${n1 - 1} patch positions, not a square grid`);
+  let depth = 0;
+  while (file.tensors.has(`blocks.${depth}.attn.qkv.weight`)) depth++;
+  if (depth === 0) throw new Error(`${source}: no 'blocks.0.attn.qkv.weight', so this is not a ViT weight file`);
+  const hidden = need("blocks.0.mlp.fc1.weight")[0];
+  if (numHeads === undefined && D % 64) {
+    throw new Error(`${source}: width ${D} is not a multiple of 64; give numHeads explicitly`);
+  }
+  return {
+    ...DEFAULTS,
+    imgSize: grid * p,
+    patchSize: p,
+    inChans: C,
+    embedDim: D,
+    depth,
+    numHeads: numHeads ?? D / 64,
+    mlpRatio: hidden / D,
+    qkvBias: file.tensors.has("blocks.0.attn.qkv.bias"),
+  };
 }

@@ -345,8 +345,10 @@ Deno.test({
       assertEquals(Array.from(await values.toArray()), want.vals, `${what} values`);
       for (const t of [x, values, indices]) t.dispose();
     }
-    assert(topkChunks(3, 65536, 64).chunks > 1, "few long rows are chunked");
-    assertEquals(topkChunks(4096, 4096, 8).chunks, 1, "many rows: one invocation per row");
+    assertEquals(topkChunks(1, 65536, 64, 256), { chunks: 128, chunk: 512 }, "one long row");
+    assert(topkChunks(3, 65536, 64, 256).chunks > 1, "few long rows are chunked");
+    assertEquals(topkChunks(4096, 4096, 8, 256).chunks, 1, "many rows: one invocation per row");
+    assertEquals(topkChunks(7, 100, 64, 16384).chunks, 1, "short rows are never chunked");
   },
 });
 

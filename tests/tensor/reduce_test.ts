@@ -178,7 +178,9 @@ Deno.test({
     const zm = max(z);
     assert(Number.isNaN(await zm.item()), "max of a row with NaN is NaN");
     // longer than one invocation's loop budget, ties across chunks keep the first
-    for (const [shape, axis] of [[[200_000], undefined], [[70_001, 3], 0], [[3, 70_001], 1]] as const) {
+    for (
+      const [shape, axis] of [[[200_000], undefined], [[70_001, 3], 0], [[3, 70_001], 1]] as const
+    ) {
       const n = shape.reduce((a, b) => a * b, 1);
       const data = randArray(n, 5);
       // plant equal maxima in late chunks
@@ -246,7 +248,9 @@ Deno.test({
   fn: async () => {
     // chunked: partial means and M2 merged pairwise; values offset by 10 so a naive
     // E[x^2] - E[x]^2 would lose digits
-    for (const [shape, axis] of [[[1 << 20], undefined], [[70_001, 3], 0], [[2, 100_003], 1]] as const) {
+    for (
+      const [shape, axis] of [[[1 << 20], undefined], [[70_001, 3], 0], [[2, 100_003], 1]] as const
+    ) {
       const n = shape.reduce((a, b) => a * b, 1);
       const data = randArray(n, 21, 9, 11);
       const x = tensor(Float32Array.from(data), [...shape], { requiresGrad: true });

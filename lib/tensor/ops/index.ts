@@ -14,6 +14,7 @@
  * CSR table built on the GPU), and in row writes the last position wins.
  */
 import code from "../../../shaders/index.wgsl" with { type: "text" };
+import { runtime } from "../../gpu/device.ts";
 import { numel, Tensor, tensor } from "../tensor.ts";
 import { gradEnabled, record } from "../tape.ts";
 import { grid, launch, Params } from "../launch.ts";
@@ -339,12 +340,23 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } 
 const TOPK_WG = 16;
 
 /**
- * Split long rows when there are too few rows to occupy the device: aim for about 256
- * invocations, chunks of at least max(8k, 512) elements. Exported for tests.
+ * Split long rows when there are too few rows to occupy the device: aim for `target`
+ * invocations (256 on a CPU adapter, 16 384 on a GPU), chunks of at least
+ * max(8k, 512) elements. Exported for tests.
+ *
+ * @example
+ * ```ts
+ * topkChunks(1, 65536, 64); // { chunks: 128, chunk: 512 }
+ * ```
  */
-export function topkChunks(rows: number, L: number, k: number): { chunks: number; chunk: number } {
+export function topkChunks(
+  rows: number,
+  L: number,
+  k: number,
+  target = runtime().info.kernels === "cpu" ? 256 : 16384,
+): { chunks: number; chunk: number } {
   const minChunk = Math.max(8 * k, 512);
-  const want = Math.min(Math.floor(256 / rows), Math.floor(L / minChunk));
+  const want = Math.min(Math.floor(target / rows), Math.floor(L / minChunk));
   if (want <= 1) return { chunks: 1, chunk: L };
   const chunk = Math.ceil(L / want);
   return { chunks: Math.ceil(L / chunk), chunk };

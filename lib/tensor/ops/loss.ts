@@ -75,14 +75,14 @@ export function crossEntropy(
   const inputs = soft ? [logits, target] : [logits];
   record(out, op, inputs, (g) => {
     const params = new Params().u32(N, C).f32(reduction === "mean" ? 1 / N : 1).u32(0);
-    const constants = { MEAN: reduction === "mean" ? 1 : 0 };
+    const constants = { MEAN: reduction === "mean" ? 1 : 0, WG: 256 };
     let dx: Tensor | null = null;
     let dt: Tensor | null = null;
     if (logits.requiresGrad) {
       dx = Tensor.empty(logits.shape, "f32", `${op} backward`);
       launch("loss", code, `ce_${soft ? "soft" : "hard"}_backward`, {
         buffers: [g, logits, target, stat, ...(sumT ? [sumT] : []), dx],
-        workgroups: grid(N * C),
+        workgroups: grid(N * C, 256),
         params,
         constants: soft ? { ...constants, WHICH: 0 } : constants,
       });
@@ -91,7 +91,7 @@ export function crossEntropy(
       dt = Tensor.empty(target.shape, "f32", `${op} backward`);
       launch("loss", code, "ce_soft_backward", {
         buffers: [g, logits, target, stat, sumT, dt],
-        workgroups: grid(N * C),
+        workgroups: grid(N * C, 256),
         params,
         constants: { ...constants, WHICH: 1 },
       });

@@ -1,0 +1,237 @@
+import { assert, assertClose, assertEquals, assertThrows, gpuTest, randArray, setup } from "../helpers.ts";
+import { ViT, type ViTConfig, vitConfig } from "../../lib/nn/vit.ts";
+import { tensor } from "../../lib/tensor/tensor.ts";
+import { toHost } from "../../lib/io/weights.ts";
+import { serializeSafetensors } from "../../lib/io/safetensors.ts";
+import { vitForward, type Weights } from "./reference.ts";
+import { Linear } from "../../lib/nn/linear.ts";
+import { linear } from "./reference.ts";
+
+await setup();
+
+const TINY: ViTConfig = {
+  imgSize: 8,
+  patchSize: 4,
+  inChans: 2,
+  embedDim: 8,
+  depth: 2,
+  numHeads: 2,
+  mlpRatio: 2,
+  qkvBias: true,
+  dropPathRate: 0,
+  eps: 1e-6,
+};
+
+async function hostWeights(vit: ViT): Promise<Weights> {
+  const w: Weights = new Map();
+  for (const [n, t] of await toHost(vit.stateDict())) w.set(n, { shape: t.shape, data: Float64Array.from(t.data) });
+  return w;
+}
+
+/** Give every parameter random values (LayerNorm weights near 1) so the check is not trivial. */
+async function randomise(vit: ViT, seed: number): Promise<void> {
+  let s = seed;
+  const state = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [n, p] of vit.namedParameters()) {
+    const lo = n.includes("norm") && n.endsWith("weight") ? 0.5 : -0.5;
+    const hi = n.includes("norm") && n.endsWith("weight") ? 1.5 : 0.5;
+    state.set(n, { shape: [...p.shape], data: Float32Array.from(randArray(p.size, s++, lo, hi)) });
+  }
+  vit.loadStateDict(state);
+}
+
+Deno.test({
+  name: "vit: parameter names and shapes follow DINO/timm",
+  ...gpuTest,
+  fn: () => {
+    const vit = new ViT({ ...TINY, depth: 1 });
+    const names = vit.namedParameters().map(([n, p]) => `${n}:${p.shape.join("x")}`);
+    assertEquals(names, [
+      "cls_token:1x1x8",
+      "pos_embed:1x5x8",
+      "patch_embed.proj.weight:8x2x4x4",
+      "patch_embed.proj.bias:8",
+      "blocks.0.norm1.weight:8",
+      "blocks.0.norm1.bias:8",
+      "blocks.0.attn.qkv.weight:24x8",
+      "blocks.0.attn.qkv.bias:24",
+      "blocks.0.attn.proj.weight:8x8",
+      "blocks.0.attn.proj.bias:8",
+      "blocks.0.norm2.weight:8",
+      "blocks.0.norm2.bias:8",
+      "blocks.0.mlp.fc1.weight:16x8",
+      "blocks.0.mlp.fc1.bias:16",
+      "blocks.0.mlp.fc2.weight:8x16",
+      "blocks.0.mlp.fc2.bias:8",
+      "norm.weight:8",
+      "norm.bias:8",
+    ], "parameters in PyTorch's named_parameters() order");
+    for (const p of ["vit_tiny", "vit_small", "vit_base", "vit_micro_28", "vit_mini_28", "vit_micro_32"]) {
+      assert(vitConfig(p).embedDim > 0);
+    }
+    assertThrows(() => vitConfig("vit_huge"), "unknown ViT preset 'vit_huge'");
+  },
+});
+
+Deno.test({
+  name: "vit: init statistics follow DINO (trunc normal 0.02, zero biases, LayerNorm 1/0)",
+  ...gpuTest,
+  fn: async () => {
+    const vit = new ViT(vitConfig("vit_micro_28"), 3);
+    const sd = await toHost(vit.stateDict());
+    const qkv = sd.get("blocks.0.attn.qkv.weight")!.data;
+    let m = 0;
+    let v = 0;
+    for (const x of qkv) m += x / qkv.length;
+    for (const x of qkv) v += (x - m) ** 2 / qkv.length;
+    assert(Math.abs(Math.sqrt(v) - 0.02) < 0.002, `qkv std ${Math.sqrt(v)}`);
+    assert(sd.get("blocks.0.attn.qkv.bias")!.data.every((x) => x === 0), "biases start at zero");
+    assert(sd.get("norm.weight")!.data.every((x) => x === 1), "LayerNorm weight starts at one");
+    const pe = sd.get("patch_embed.proj.weight")!.data;
+    const bound = 1 / Math.sqrt(1 * 4 * 4);
+    assert(pe.every((x) => Math.abs(x) <= bound), "patch embedding uses PyTorch's conv init");
+  },
+});
+
+Deno.test({
+  name: "vit: Linear forward matches the float64 reference on odd sizes",
+  ...gpuTest,
+  fn: async () => {
+    for (const [R, I, O] of [[1, 1, 1], [7, 13, 5], [50, 64, 257]]) {
+      const lin = new Linear(I, O);
+      const wb = new Map([
+        ["weight", { shape: [O, I], data: Float32Array.from(randArray(O * I, 1)) }],
+        ["bias", { shape: [O], data: Float32Array.from(randArray(O, 2)) }],
+      ]);
+      lin.loadStateDict(wb);
+      const x = randArray(R * I, 3);
+      const y = await lin.forward(tensor(Float32Array.from(x), [R, I])).toArray();
+      const want = linear(x, R, I, Float64Array.from(wb.get("weight")!.data), Float64Array.from(wb.get("bias")!.data), O);
+      assertClose(y, want, { atol: 1e-5, rtol: 1e-5 }, `Linear ${R}x${I}->${O}`);
+    }
+  },
+});
+
+Deno.test({
+  name: "vit: whole forward (cls, patch tokens, mean, last attention) matches the float64 reference",
+  ...gpuTest,
+  fn: async () => {
+    const vit = new ViT(TINY, 1).eval();
+    await randomise(vit, 10);
+    const w = await hostWeights(vit);
+    const B = 3;
+    const img = randArray(B * 2 * 8 * 8, 99);
+    const { tokens, maps } = vitForward(w, TINY, img, B, 8);
+    const x = tensor(Float32Array.from(img), [B, 2, 8, 8]);
+    const out = vit.forward(x);
+    const T = 5;
+    const D = 8;
+    const cls = new Float64Array(B * D);
+    const patch = new Float64Array(B * (T - 1) * D);
+    const mean = new Float64Array(B * D);
+    for (let b = 0; b < B; b++) {
+      for (let d = 0; d < D; d++) {
+        cls[b * D + d] = tokens[b * T * D + d];
+        for (let t = 1; t < T; t++) {
+          patch[(b * (T - 1) + t - 1) * D + d] = tokens[(b * T + t) * D + d];
+          mean[b * D + d] += tokens[(b * T + t) * D + d] / (T - 1);
+        }
+      }
+    }
+    const tol = { atol: 2e-5, rtol: 2e-5 };
+    assertClose(await out.cls.toArray(), cls, tol, "cls");
+    assertClose(await out.patch.toArray(), patch, tol, "patch tokens");
+    assertClose(await out.mean.toArray(), mean, tol, "token mean");
+    const attn = vit.lastAttention(x);
+    assertEquals(attn.shape, [B, 2, T, T], "attention shape");
+    assertClose(await attn.toArray(), maps, tol, "last attention");
+  },
+});
+
+Deno.test({
+  name: "vit: gradients of a tiny ViT match finite differences of the float64 reference",
+  ...gpuTest,
+  fn: async () => {
+    const vit = new ViT(TINY, 2).eval();
+    await randomise(vit, 30);
+    const w = await hostWeights(vit);
+    const B = 2;
+    const img = randArray(B * 2 * 8 * 8, 5);
+    const gcls = randArray(B * 8, 6);
+    const gmean = randArray(B * 8, 7);
+    const lossRef = (ww: Weights) => {
+      const { tokens } = vitForward(ww, TINY, img, B, 8);
+      let s = 0;
+      for (let b = 0; b < B; b++) {
+        for (let d = 0; d < 8; d++) {
+          s += gcls[b * 8 + d] * tokens[b * 5 * 8 + d];
+          let m = 0;
+          for (let t = 1; t < 5; t++) m += tokens[(b * 5 + t) * 8 + d] / 4;
+          s += gmean[b * 8 + d] * m;
+        }
+      }
+      return s;
+    };
+    const out = vit.forward(tensor(Float32Array.from(img), [B, 2, 8, 8]));
+    const loss = out.cls.mul(tensor(Float32Array.from(gcls), [B, 8])).sum()
+      .add(out.mean.mul(tensor(Float32Array.from(gmean), [B, 8])).sum());
+    loss.backward();
+    const eps = 1e-5;
+    for (const [name, p] of vit.namedParameters()) {
+      const got = await p.grad!.toArray();
+      const ref = w.get(name)!.data;
+      const idx = [0, Math.floor(p.size / 2), p.size - 1];
+      for (const j of idx) {
+        const orig = ref[j];
+        ref[j] = orig + eps;
+        const up = lossRef(w);
+        ref[j] = orig - eps;
+        const dn = lossRef(w);
+        ref[j] = orig;
+        const fd = (up - dn) / (2 * eps);
+        assertClose([got[j]], [fd], { atol: 2e-4, rtol: 2e-3 }, `d loss / d ${name}[${j}]`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "vit: save -> load gives identical outputs; a hand-built PyTorch-layout file loads",
+  ...gpuTest,
+  fn: async () => {
+    const vit = new ViT(TINY, 4).eval();
+    await randomise(vit, 50);
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/vit.safetensors`;
+    await vit.save(path);
+    const back = (await ViT.load(path)).eval();
+    assertEquals(back.config, vit.config, "config from metadata");
+    const x = tensor(Float32Array.from(randArray(2 * 2 * 8 * 8, 8)), [2, 2, 8, 8]);
+    assertEquals(Array.from(await back.forward(x).cls.toArray()), Array.from(await vit.forward(x).cls.toArray()), "cls");
+    // a file without our metadata, as a PyTorch export would be (plus a classifier head)
+    const w = await hostWeights(vit);
+    const plain: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [n, t] of w) plain[n] = { shape: t.shape, data: Float32Array.from(t.data) };
+    plain["head.weight"] = { shape: [3, 8], data: new Float32Array(24) };
+    const bytes = serializeSafetensors(plain);
+    await Deno.writeFile(`${dir}/plain.safetensors`, bytes);
+    const fromPlain = (await ViT.load(`${dir}/plain.safetensors`, { numHeads: 2 })).eval();
+    assertEquals(fromPlain.config.embedDim, 8);
+    assertEquals(fromPlain.config.depth, 2);
+    assertEquals(fromPlain.config.imgSize, 8);
+    const ref = vitForward(w, TINY, Float64Array.from(await x.toArray()), 2, 8).tokens;
+    const cls = await fromPlain.forward(x).cls.toArray();
+    assertClose(cls, [...ref.slice(0, 8), ...ref.slice(40, 48)], { atol: 2e-5, rtol: 2e-5 }, "cls from plain file");
+    // a wrong shape names the tensor
+    plain["norm.weight"] = { shape: [9], data: new Float32Array(9) };
+    await Deno.writeFile(`${dir}/bad.safetensors`, serializeSafetensors(plain));
+    let msg = "";
+    try {
+      await ViT.load(`${dir}/bad.safetensors`, { numHeads: 2 });
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    assert(msg.includes("'norm.weight' has shape [9]"), `error was: ${msg}`);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
