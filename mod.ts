@@ -30,3 +30,29 @@ export { keep, tidy } from "./lib/tensor/scope.ts";
 export { Generator, manualSeed } from "./lib/tensor/rng.ts";
 export * from "./lib/tensor/ops/mod.ts";
 export { gpuStats, sync } from "./lib/gpu/device.ts";
+export { type LoadResult, Module, ModuleList } from "./lib/nn/module.ts";
+export { Linear, type LinearOptions } from "./lib/nn/linear.ts";
+export { LayerNorm } from "./lib/nn/layernorm.ts";
+export { MLP } from "./lib/nn/mlp.ts";
+export { Attention } from "./lib/nn/attention.ts";
+export { Block, type BlockOptions, DropPath } from "./lib/nn/block.ts";
+export {
+  PatchEmbed,
+  ViT,
+  VIT_PRESETS,
+  type ViTConfig,
+  vitConfig,
+  type ViTOutput,
+} from "./lib/nn/vit.ts";
+export { AdamW, type AdamWOptions, type ParamGroup, paramGroups } from "./lib/optim/adamw.ts";
+export { type CosineOptions, cosineSchedule } from "./lib/optim/schedule.ts";
+export { emaUpdate } from "./lib/optim/ema.ts";
+export { cancelGradients, clipGradients } from "./lib/optim/clip.ts";
+export {
+  parseSafetensors,
+  readSafetensors,
+  serializeSafetensors,
+  writeSafetensors,
+} from "./lib/io/safetensors.ts";
+export { parseNpy, readNpy, serializeNpy, writeNpy } from "./lib/io/npy.ts";
+export { writeFileAtomic } from "./lib/io/atomic.ts";

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { init } from "../lib/gpu/device.ts";
 import { benchInit } from "./harness.ts";
 import { benchKernels } from "./kernels.ts";
+import { benchTrainStep } from "./train_step.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -19,3 +20,4 @@ await benchInit();
 const info = await init();
 const want = (name: string) => !values.only || name.includes(values.only);
 if (want("kernels")) await benchKernels(values["all-kernels"]!, info.isFallback);
+if (want("train")) await benchTrainStep();

@@ -1,8 +1,12 @@
 // Elementwise kernels: broadcasting binary ops, unary ops with their backward, fill.
 //
 // Layout: all tensors are contiguous row-major f32. Binary ops read `a` and `b` through
-// per-dimension strides aligned to the output shape (stride 0 on broadcast dimensions);
-// MODE 0 means both inputs have the output's shape and are indexed directly.
+// per-dimension strides aligned to the output shape (stride 0 on broadcast dimensions),
+// MODE 1; the host merges adjacent dimensions first. Common cases skip the stride walk:
+// MODE 0 both have the output's shape; MODE 2 b is a trailing block (a bias: b[i % nb]);
+// MODE 3 a is a trailing block; MODE 4 b is a leading block (a per-sample mask:
+// b[i / (n / nb)]); MODE 5 a is a leading block. p.alpha carries nb or na as a float-free u32
+// in `inner` (see Params).
 // Bounds: one invocation per output element, i < p.n; the 1-D index is spread over a
 // 2-D grid (gid.x + gid.y * num_workgroups.x * WG) to stay under 65 535 groups.
 // OP (override) selects the function; the compiler folds the switch.
@@ -16,6 +20,10 @@ struct Params {
   rank: u32,
   alpha: f32,
   beta: f32,
+  inner: u32, // MODE 2/3: size of the trailing block; MODE 4/5: n / size of the leading block
+  _p0: u32,
+  _p1: u32,
+  _p2: u32,
   shape: array<vec4u, 2>,
   sa: array<vec4u, 2>,
   sb: array<vec4u, 2>,
@@ -74,11 +82,16 @@ fn binop(x: f32, y: f32) -> f32 {
 fn binary(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-  if (MODE == 0u) {
-    out[i] = binop(a[i], b[i]);
-  } else {
-    let o = offsets(i);
-    out[i] = binop(a[o.x], b[o.y]);
+  switch MODE {
+    case 0u: { out[i] = binop(a[i], b[i]); }
+    case 2u: { out[i] = binop(a[i], b[i % p.inner]); }
+    case 3u: { out[i] = binop(a[i % p.inner], b[i]); }
+    case 4u: { out[i] = binop(a[i], b[i / p.inner]); }
+    case 5u: { out[i] = binop(a[i / p.inner], b[i]); }
+    default: {
+      let o = offsets(i);
+      out[i] = binop(a[o.x], b[o.y]);
+    }
   }
 }
 

@@ -7,11 +7,14 @@
 // Bounds: one invocation per output element unless stated; the 1-D index is spread
 // over a 2-D grid (gid.x + gid.y * num_workgroups.x * WG).
 //
-// Repeated indices. WGSL has no float atomics, so sums over repeated indices go through
-// a CSR table built by `csr` (one invocation, O(R + M), deterministic): rows r's
-// positions m, in increasing m, are order[off[r] .. off[r + 1]); off[R + 1] counts the
-// out-of-range indices. Every consumer sums in that fixed order (so results are
-// bit-identical run to run), and "last write wins" picks order[off[r + 1] - 1].
+// Repeated indices. WGSL has no float atomics, so the scatter-add of indexSelect's
+// backward goes through a CSR table built by `csr` (one invocation, O(R + M),
+// deterministic): row r's positions m, in increasing m, are order[off[r] .. off[r + 1]).
+// The gradient kernel sums in that fixed order, so results are bit-identical run to run.
+// Row writes need only the last position naming each row ("last write wins"):
+// `last_rows` builds last[r] = 1 + max m with idx[m] == r (0: none) with integer
+// atomicMax, in parallel (integer atomics give the same table whatever the order), and
+// last[R] != 0 flags an out-of-range index.
 //
 // Out-of-range indices are never clamped: a gathered row becomes `bad` (NaN for f32,
 // i32 min for i32); scatter_rows with any bad index makes its whole output `bad`, and
@@ -57,8 +60,8 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
 }
 
 // ---- csr: the per-row lists of positions. One invocation (dispatch 1 x 1, WG 1).
-// Bindings: idx (read, M), off (write, R + 2), order (write, M; only the first
-// M - bad entries are meaningful).
+// Bindings: idx (read, M), off (write, R + 2; off[R + 1] = number of out-of-range
+// indices, which get no entry), order (write, M; the first M - bad entries are used).
 @group(0) @binding(1) var<storage, read> cidx: array<i32>;
 @group(0) @binding(2) var<storage, read_write> coff: array<u32>;
 @group(0) @binding(3) var<storage, read_write> corder: array<u32>;
@@ -113,14 +116,30 @@ fn gather_rows_backward(
   bdx[i] = acc;
 }
 
+// ---- last_rows: the "last write wins" table. n = M; the table (R + 1 words) is zeroed
+// before. Bindings: idx (read), last (read_write, atomic).
+@group(0) @binding(1) var<storage, read> li: array<i32>;
+@group(0) @binding(2) var<storage, read_write> ltab: array<atomic<u32>>;
+
+@compute @workgroup_size(WG)
+fn last_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let m = index(gid, nwg);
+  if (m >= p.n) { return; }
+  let r = li[m];
+  if (valid(r)) {
+    atomicMax(&ltab[u32(r)], m + 1u);
+  } else {
+    atomicOr(&ltab[p.rows], 1u);
+  }
+}
+
 // ---- scatter_rows: out[r, c] = src[last m with idx[m] == r, c], else target[r, c];
-// every element is `bad` if any index is out of range. Bindings: target, src, off,
-// order (read), out (write). n = R * C.
+// every element is `bad` if any index is out of range. Bindings: target, src, last
+// (read), out (write). n = R * C.
 @group(0) @binding(1) var<storage, read> st: array<u32>;
 @group(0) @binding(2) var<storage, read> ssrc: array<u32>;
-@group(0) @binding(3) var<storage, read> soff: array<u32>;
-@group(0) @binding(4) var<storage, read> sorder: array<u32>;
-@group(0) @binding(5) var<storage, read_write> sout: array<u32>;
+@group(0) @binding(3) var<storage, read> slast: array<u32>;
+@group(0) @binding(4) var<storage, read_write> sout: array<u32>;
 
 @compute @workgroup_size(WG)
 fn scatter_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -128,22 +147,21 @@ fn scatter_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   if (i >= p.n) { return; }
   let r = i / p.cols;
   let c = i % p.cols;
-  let end = soff[r + 1u];
+  let w = slast[r];
   var v = st[i];
-  if (end > soff[r]) { v = ssrc[sorder[end - 1u] * p.cols + c]; }
-  sout[i] = select(v, p.bad, soff[p.rows + 1u] > 0u);
+  if (w > 0u) { v = ssrc[(w - 1u) * p.cols + c]; }
+  sout[i] = select(v, p.bad, slast[p.rows] != 0u);
 }
 
 // ---- write_rows_at: the in-place form of scatter_rows, one invocation per source
 // element (m, c): it writes when m is the last position naming its row. With any bad
 // index it writes `bad` instead, into row idx[m] (when valid) and row m % R, so at least
 // min(M, R) target rows are poisoned (every writer of an address writes the same bits).
-// Bindings: src, idx, off, order (read), target (read_write). n = M * C.
+// Bindings: src, idx, last (read), target (read_write). n = M * C.
 @group(0) @binding(1) var<storage, read> wsrc: array<u32>;
 @group(0) @binding(2) var<storage, read> wi: array<i32>;
-@group(0) @binding(3) var<storage, read> woff: array<u32>;
-@group(0) @binding(4) var<storage, read> worder: array<u32>;
-@group(0) @binding(5) var<storage, read_write> wt: array<u32>;
+@group(0) @binding(3) var<storage, read> wlast: array<u32>;
+@group(0) @binding(4) var<storage, read_write> wt: array<u32>;
 
 @compute @workgroup_size(WG)
 fn write_rows_at(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -152,39 +170,37 @@ fn write_rows_at(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   let m = i / p.cols;
   let c = i % p.cols;
   let r = wi[m];
-  if (woff[p.rows + 1u] > 0u) {
+  if (wlast[p.rows] != 0u) {
     wt[(m % p.rows) * p.cols + c] = p.bad;
     if (valid(r)) { wt[u32(r) * p.cols + c] = p.bad; }
     return;
   }
   if (valid(r)) {
-    if (worder[woff[u32(r) + 1u] - 1u] == m) { wt[u32(r) * p.cols + c] = wsrc[i]; }
+    if (wlast[u32(r)] == m + 1u) { wt[u32(r) * p.cols + c] = wsrc[i]; }
   }
 }
 
 // ---- scatter_rows_backward: the two gradients of scatter_rows.
 // mask_rows: dtarget[r, c] = g[r, c] unless row r was overwritten (then 0). n = R * C.
-// Bindings: g, off (read), dtarget (write).
+// Bindings: g, last (read), dtarget (write).
 @group(0) @binding(1) var<storage, read> mg: array<f32>;
-@group(0) @binding(2) var<storage, read> moff: array<u32>;
+@group(0) @binding(2) var<storage, read> mlast: array<u32>;
 @group(0) @binding(3) var<storage, read_write> mdt: array<f32>;
 
 @compute @workgroup_size(WG)
 fn mask_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-  let r = i / p.cols;
-  mdt[i] = select(mg[i], 0.0, moff[r + 1u] > moff[r]);
+  mdt[i] = select(mg[i], 0.0, mlast[i / p.cols] != 0u);
 }
 
 // gather_winners: dsrc[m, c] = g[idx[m], c] if m is the last position writing row
 // idx[m] (its value reached the output), else 0. n = M * C.
-// Bindings: g, idx, off, order (read), dsrc (write).
+// Bindings: g, idx, last (read), dsrc (write).
 @group(0) @binding(1) var<storage, read> wg_: array<f32>;
 @group(0) @binding(2) var<storage, read> widx: array<i32>;
-@group(0) @binding(3) var<storage, read> wof: array<u32>;
-@group(0) @binding(4) var<storage, read> word: array<u32>;
-@group(0) @binding(5) var<storage, read_write> wds: array<f32>;
+@group(0) @binding(3) var<storage, read> wl: array<u32>;
+@group(0) @binding(4) var<storage, read_write> wds: array<f32>;
 
 @compute @workgroup_size(WG)
 fn gather_winners(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -195,7 +211,7 @@ fn gather_winners(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
   let r = widx[m];
   var v = 0.0;
   if (valid(r)) {
-    if (word[wof[u32(r) + 1u] - 1u] == m) { v = wg_[u32(r) * p.cols + c]; }
+    if (wl[u32(r)] == m + 1u) { v = wg_[u32(r) * p.cols + c]; }
   }
   wds[i] = v;
 }

@@ -140,9 +140,10 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid
 }
 
 // ---- packing for mm_ubo. X is a logical [R, Kd] matrix stored [R, Kd] (TX = 0) or
-// [Kd, R] (TX = 1), batch-strided by q.sx. Output: tiles of 16384 floats, tile
-// (z, r, k) at ((z * q.rt + r) * q.kt + k) * 16384, each laid out [KC][RC] (k-major),
-// zero-padded past R and Kd. One invocation per output float of q.n.
+// [Kd, R] (TX = 1). Output: tiles of 16384 floats, tile (r, k) at (r * q.kt + k) * 16384,
+// laid out along X's contiguous dimension so each invocation copies one contiguous run:
+// TX = 0 gives r-major tiles [RC][KC], TX = 1 gives k-major tiles [KC][RC]; zero-padded
+// past R and Kd. One invocation per tile row: q.n = tiles * (rows per tile).
 override TX: u32 = 0u;
 
 struct PackParams {
@@ -153,7 +154,7 @@ struct PackParams {
   KC: u32,
   rt: u32,
   kt: u32,
-  sx: u32,
+  _p: u32,
 }
 
 @group(0) @binding(0) var<uniform> q: PackParams;
@@ -164,27 +165,40 @@ struct PackParams {
 fn pack(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 64u;
   if (i >= q.n) { return; }
-  let tile = i / 16384u;
-  let e = i % 16384u;
-  let k = e / q.RC;
-  let r = e % q.RC;
+  // rows of a tile, and the length of each (contiguous) row
+  var rows = q.RC;
+  var run = q.KC;
+  if (TX == 1u) { rows = q.KC; run = q.RC; }
+  let tile = i / rows;
+  let row = i % rows;
+  let rt = tile / q.kt;
   let kt = tile % q.kt;
-  let rt = (tile / q.kt) % q.rt;
-  let z = tile / (q.kt * q.rt);
-  let gr = rt * q.RC + r;
-  let gk = kt * q.KC + k;
-  var v = 0.0;
-  if (k < q.KC && gr < q.R && gk < q.Kd) {
-    if (TX == 1u) { v = X[z * q.sx + gk * q.R + gr]; } else { v = X[z * q.sx + gr * q.Kd + gk]; }
+  let dst = tile * 16384u + row * run;
+  if (TX == 0u) {
+    // tile row = logical row gr, k from kt*KC: contiguous in X [R, Kd]
+    let gr = rt * q.RC + row;
+    let k0 = kt * q.KC;
+    let n = select(0u, min(q.KC, q.Kd - min(k0, q.Kd)), gr < q.R);
+    for (var t = 0u; t < n; t++) { PT[dst + t] = X[gr * q.Kd + k0 + t]; }
+    for (var t = n; t < run; t++) { PT[dst + t] = 0.0; }
+  } else {
+    // tile row = k index gk, r from rt*RC: contiguous in X [Kd, R]
+    let gk = kt * q.KC + row;
+    let r0 = rt * q.RC;
+    let n = select(0u, min(q.RC, q.R - min(r0, q.R)), gk < q.Kd);
+    for (var t = 0u; t < n; t++) { PT[dst + t] = X[gk * q.R + r0 + t]; }
+    for (var t = n; t < run; t++) { PT[dst + t] = 0.0; }
   }
-  PT[i] = v;
 }
 
-// ---- mm_ubo: C[m0.., n0..] (+)= At^T Bt over KC k-steps; invocation (x, y) owns rows
-// m0 + 8y .. +8 and columns n0 + 8x .. +8. Workgroup 8 x 2.
+// ---- mm_ubo: C[m0.., n0..] (+)= A_tile B_tile over KC k-steps; invocation (x, y) owns rows
+// m0 + 8y .. +8 and columns n0 + 8x .. +8. Workgroup 8 x 2. AK / BK say whether the A / B
+// tile is k-major ([KC][MC], from `pack` with TX = 1) or row-major ([MC][KC], TX = 0).
 override KC: u32 = 128u;
-override MC4: u32 = 32u; // MC / 4
-override NC4: u32 = 32u; // NC / 4
+override MC: u32 = 128u;
+override NC: u32 = 128u;
+override AK: u32 = 1u;
+override BK: u32 = 1u;
 
 struct UboParams {
   M: u32,
@@ -192,18 +206,37 @@ struct UboParams {
   m0: u32,
   n0: u32,
   first: u32, // 1: overwrite C, 0: accumulate
-  cOff: u32,  // batch offset of C in elements
 }
 
 @group(0) @binding(0) var<uniform> u: UboParams;
-@group(0) @binding(1) var<uniform> At: array<vec4f, 4096>; // [KC][MC]
-@group(0) @binding(2) var<uniform> Bt: array<vec4f, 4096>; // [KC][NC]
+@group(0) @binding(1) var<uniform> At: array<vec4f, 4096>;
+@group(0) @binding(2) var<uniform> Bt: array<vec4f, 4096>;
 @group(0) @binding(3) var<storage, read_write> Cu: array<f32>;
+
+fn ua(i: u32) -> f32 {
+  return At[i / 4u][i % 4u];
+}
+
+fn ub(i: u32) -> f32 {
+  return Bt[i / 4u][i % 4u];
+}
+
+// rows m..m+3 of A at step k
+fn a4(m: u32, k: u32) -> vec4f {
+  if (AK == 1u) { return At[(k * MC + m) / 4u]; }
+  return vec4f(ua(m * KC + k), ua((m + 1u) * KC + k), ua((m + 2u) * KC + k), ua((m + 3u) * KC + k));
+}
+
+// columns n..n+3 of B at step k
+fn b4(n: u32, k: u32) -> vec4f {
+  if (BK == 1u) { return Bt[(k * NC + n) / 4u]; }
+  return vec4f(ub(n * KC + k), ub((n + 1u) * KC + k), ub((n + 2u) * KC + k), ub((n + 3u) * KC + k));
+}
 
 fn put(m: u32, n: u32, v: vec4f) {
   for (var j = 0u; j < 4u; j++) {
     if (m < u.M && n + j < u.N) {
-      let o = u.cOff + m * u.N + n + j;
+      let o = m * u.N + n + j;
       if (u.first == 1u) { Cu[o] = v[j]; } else { Cu[o] = Cu[o] + v[j]; }
     }
   }
@@ -211,17 +244,17 @@ fn put(m: u32, n: u32, v: vec4f) {
 
 @compute @workgroup_size(8, 2)
 fn mm_ubo(@builtin(global_invocation_id) gid: vec3u) {
-  let ta = gid.y * 2u; // vec4 index of this invocation's 8 rows within a k-row of At
-  let tb = gid.x * 2u; // vec4 index of its 8 columns within a k-row of Bt
+  let ml = gid.y * 8u; // first of this invocation's 8 rows within the tile
+  let nl = gid.x * 8u; // first of its 8 columns
   var c00 = vec4f(0.0); var c01 = vec4f(0.0); var c10 = vec4f(0.0); var c11 = vec4f(0.0);
   var c20 = vec4f(0.0); var c21 = vec4f(0.0); var c30 = vec4f(0.0); var c31 = vec4f(0.0);
   var c40 = vec4f(0.0); var c41 = vec4f(0.0); var c50 = vec4f(0.0); var c51 = vec4f(0.0);
   var c60 = vec4f(0.0); var c61 = vec4f(0.0); var c70 = vec4f(0.0); var c71 = vec4f(0.0);
   for (var k = 0u; k < KC; k++) {
-    let a0 = At[k * MC4 + ta];
-    let a1 = At[k * MC4 + ta + 1u];
-    let b0 = Bt[k * NC4 + tb];
-    let b1 = Bt[k * NC4 + tb + 1u];
+    let a0 = a4(ml, k);
+    let a1 = a4(ml + 4u, k);
+    let b0 = b4(nl, k);
+    let b1 = b4(nl + 4u, k);
     c00 = fma(vec4f(a0.x), b0, c00); c01 = fma(vec4f(a0.x), b1, c01);
     c10 = fma(vec4f(a0.y), b0, c10); c11 = fma(vec4f(a0.y), b1, c11);
     c20 = fma(vec4f(a0.z), b0, c20); c21 = fma(vec4f(a0.z), b1, c21);
@@ -231,8 +264,8 @@ fn mm_ubo(@builtin(global_invocation_id) gid: vec3u) {
     c60 = fma(vec4f(a1.z), b0, c60); c61 = fma(vec4f(a1.z), b1, c61);
     c70 = fma(vec4f(a1.w), b0, c70); c71 = fma(vec4f(a1.w), b1, c71);
   }
-  let m = u.m0 + gid.y * 8u;
-  let n = u.n0 + gid.x * 8u;
+  let m = u.m0 + ml;
+  let n = u.n0 + nl;
   put(m, n, c00); put(m, n + 4u, c01);
   put(m + 1u, n, c10); put(m + 1u, n + 4u, c11);
   put(m + 2u, n, c20); put(m + 2u, n + 4u, c21);

@@ -56,10 +56,11 @@ fn out_base(o: u32) -> u32 {
   return base;
 }
 
-// input offset (relative to out_base) of reduced element r
-fn red_off(r: u32) -> u32 {
+// input offset (relative to out_base) of reduced element r; `st` is the stride of a
+// rank-1 reduction (hoisted by the caller: reading the uniform array per element is slow)
+fn red_off(r: u32, st: u32) -> u32 {
   if (p.rankRed == 1u) {
-    return r * dim(p.redStr, 0u);
+    return r * st;
   }
   var rr = r;
   var off = 0u;
@@ -103,7 +104,7 @@ fn sum_to(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
     }
   } else {
     for (var r = rg.r0; r < rg.r1; r++) {
-      acc += x[base + red_off(r)];
+      acc += x[base + red_off(r, 0u)];
     }
   }
   y[t] = acc * p.scale;
@@ -131,13 +132,24 @@ fn max_partial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   if (t >= p.nOut * p.nChunks) { return; }
   let rg = range_of(t);
   let base = out_base(rg.o);
-  var m = mx[base + red_off(rg.r0)];
+  let st = dim(p.redStr, 0u);
+  var m = mx[base + red_off(rg.r0, st)];
   var mi = rg.r0;
-  for (var r = rg.r0 + 1u; r < rg.r1; r++) {
-    let v = mx[base + red_off(r)];
-    if (beats(v, m)) {
-      m = v;
-      mi = r;
+  // branch-free bodies, and the rank test outside the loops (llvmpipe runs branches
+  // under execution masks)
+  if (p.rankRed == 1u) {
+    for (var r = rg.r0 + 1u; r < rg.r1; r++) {
+      let v = mx[base + r * st];
+      let b = beats(v, m);
+      m = select(m, v, b);
+      mi = select(mi, r, b);
+    }
+  } else {
+    for (var r = rg.r0 + 1u; r < rg.r1; r++) {
+      let v = mx[base + red_off(r, st)];
+      let b = beats(v, m);
+      m = select(m, v, b);
+      mi = select(mi, r, b);
     }
   }
   mval[t] = m;
@@ -184,15 +196,29 @@ fn var_partial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   if (t >= p.nOut * p.nChunks) { return; }
   let rg = range_of(t);
   let base = out_base(rg.o);
+  let st = dim(p.redStr, 0u);
   var s = 0.0;
-  for (var r = rg.r0; r < rg.r1; r++) {
-    s += vx[base + red_off(r)];
-  }
-  let mu = s / f32(rg.r1 - rg.r0);
   var m2 = 0.0;
-  for (var r = rg.r0; r < rg.r1; r++) {
-    let d = vx[base + red_off(r)] - mu;
-    m2 += d * d;
+  var mu = 0.0;
+  // the rank test outside the loops, as in max_partial
+  if (p.rankRed == 1u) {
+    for (var r = rg.r0; r < rg.r1; r++) {
+      s += vx[base + r * st];
+    }
+    mu = s / f32(rg.r1 - rg.r0);
+    for (var r = rg.r0; r < rg.r1; r++) {
+      let d = vx[base + r * st] - mu;
+      m2 += d * d;
+    }
+  } else {
+    for (var r = rg.r0; r < rg.r1; r++) {
+      s += vx[base + red_off(r, st)];
+    }
+    mu = s / f32(rg.r1 - rg.r0);
+    for (var r = rg.r0; r < rg.r1; r++) {
+      let d = vx[base + red_off(r, st)] - mu;
+      m2 += d * d;
+    }
   }
   vmean[t] = mu;
   if (FINAL == 1u) {

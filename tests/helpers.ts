@@ -196,10 +196,13 @@ export function assert(cond: unknown, msg = "assertion failed"): asserts cond {
 }
 
 function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x) =>
-    x && typeof x === "object" && !Array.isArray(x) && !ArrayBuffer.isView(x)
-      ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : x);
+  return JSON.stringify(
+    v,
+    (_k, x) =>
+      x && typeof x === "object" && !Array.isArray(x) && !ArrayBuffer.isView(x)
+        ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        : x,
+  );
 }
 
 /** Assert two values are equal (===, or the same JSON with keys sorted for arrays/objects). */

@@ -188,42 +188,7 @@ export class Runtime {
       this.device.queue.writeBuffer(this.#arena, 0, this.#arenaData, 0, this.#arenaUsed);
       this.#arenaUsed = 0;
     }
-    let resolve: GPUQuerySet | null = null;
-    let readback: GPUBuffer | null = null;
-    let names: string[] = [];
-    if (this.#querySet && this.#queryNames.length) {
-      resolve = this.#querySet;
-      names = this.#queryNames;
-      const n = names.length * 2;
-      const qbuf = this.device.createBuffer({
-        size: n * 8,
-        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-      });
-      readback = this.device.createBuffer({
-        size: n * 8,
-        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-      });
-      this.#encoder.resolveQuerySet(resolve, 0, n, qbuf, 0);
-      this.#encoder.copyBufferToBuffer(qbuf, 0, readback, 0, n * 8);
-      this.#queryNames = [];
-      this.#querySet = null;
-      const rb = readback;
-      this.#checks.push(
-        rb.mapAsync(GPUMapMode.READ).then(() => {
-          const t = new BigUint64Array(rb.getMappedRange());
-          for (let i = 0; i < names.length; i++) {
-            const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
-            const e = this.#times.get(names[i]) ?? { name: names[i], calls: 0, ms: 0 };
-            e.calls++;
-            e.ms += ms;
-            this.#times.set(names[i], e);
-          }
-          rb.unmap();
-          rb.destroy();
-          qbuf.destroy();
-        }),
-      );
-    }
+    const timing = this.#resolveTimestamps(this.#encoder);
     const batch = [...this.#names].join(", ");
     this.device.pushErrorScope("out-of-memory");
     this.device.pushErrorScope("validation");
@@ -240,6 +205,42 @@ export class Runtime {
     });
     check.catch(() => {});
     this.#checks.push(check);
+    if (timing) this.#checks.push(timing());
+  }
+
+  /** Record the resolve of this batch's timestamps; returns what reads them after submit. */
+  #resolveTimestamps(enc: GPUCommandEncoder): (() => Promise<void>) | null {
+    if (!this.#querySet || !this.#queryNames.length) return null;
+    const names = this.#queryNames;
+    const set = this.#querySet;
+    this.#queryNames = [];
+    this.#querySet = null;
+    const bytes = names.length * 16;
+    const qbuf = this.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const rb = this.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    enc.resolveQuerySet(set, 0, names.length * 2, qbuf, 0);
+    enc.copyBufferToBuffer(qbuf, 0, rb, 0, bytes);
+    return () =>
+      rb.mapAsync(GPUMapMode.READ).then(() => {
+        const t = new BigUint64Array(rb.getMappedRange());
+        for (let i = 0; i < names.length; i++) {
+          const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+          const e = this.#times.get(names[i]) ?? { name: names[i], calls: 0, ms: 0 };
+          e.calls++;
+          e.ms += ms;
+          this.#times.set(names[i], e);
+        }
+        rb.unmap();
+        rb.destroy();
+        qbuf.destroy();
+        set.destroy();
+      });
   }
 
   /** Submit pending work, wait for the GPU, and throw any error recorded so far. */

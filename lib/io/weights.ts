@@ -27,7 +27,11 @@ export async function toHost(
  * await saveModule(vit, "vit.safetensors", { config: JSON.stringify(vit.config) });
  * ```
  */
-export async function saveModule(m: Module, path: string, metadata: Record<string, string> = {}): Promise<void> {
+export async function saveModule(
+  m: Module,
+  path: string,
+  metadata: Record<string, string> = {},
+): Promise<void> {
   await writeSafetensors(path, await toHost(m.stateDict()), { format: "pt", ...metadata });
 }
 
@@ -39,7 +43,11 @@ export async function saveModule(m: Module, path: string, metadata: Record<strin
  * const file = await loadModule(vit, "dino_vits16.safetensors");
  * ```
  */
-export async function loadModule(m: Module, pathOrUrl: string | URL, strict = true): Promise<SafeFile> {
+export async function loadModule(
+  m: Module,
+  pathOrUrl: string | URL,
+  strict = true,
+): Promise<SafeFile> {
   const file = await readSafetensors(pathOrUrl);
   m.loadStateDict(file.tensors, { strict, source: String(pathOrUrl) });
   return file;

@@ -1,13 +1,13 @@
 /**
  * Multi-head self-attention with a fused qkv projection (DINO's `Attention`):
- * qkv -> [3, B, H, N, d] -> softmax(q k^T * d^-0.5) v -> proj.
+ * qkv -> [B, N, 3, H, d] -> softmax(q k^T * d^-0.5) v -> proj, the middle step one fused
+ * kernel (lib/tensor/ops/attention.ts).
  */
 import { Module } from "./module.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { Linear } from "./linear.ts";
 import type { Generator } from "../tensor/rng.ts";
-import { permute } from "../tensor/ops/shape.ts";
-import { softmax } from "../tensor/ops/softmax.ts";
+import { attention } from "../tensor/ops/attention.ts";
 
 export class Attention extends Module {
   readonly qkv: Linear;
@@ -29,15 +29,10 @@ export class Attention extends Module {
     this.proj = this.module("proj", new Linear(dim, dim, { gen }));
   }
 
+  /** x [B, N, C] -> [B, N, C]; with `returnAttention`, also the softmax maps [B, H, N, N]. */
   forward(x: Tensor, returnAttention = false): { out: Tensor; attn?: Tensor } {
-    const [B, N, C] = x.shape;
-    const H = this.heads;
-    const qkv = permute(this.qkv.forward(x).reshape(B, N, 3, H, C / H), [2, 0, 3, 1, 4]); // [3, B, H, N, d]
-    const q = qkv.slice(0, 0, 1).reshape(B, H, N, C / H);
-    const k = qkv.slice(0, 1, 2).reshape(B, H, N, C / H);
-    const v = qkv.slice(0, 2, 3).reshape(B, H, N, C / H);
-    const attn = softmax(q.matmul(k, { transB: true }).mul(this.scale)); // [B, H, N, N]
-    const y = permute(attn.matmul(v), [0, 2, 1, 3]).reshape(B, N, C); // [B, N, H*d]
-    return { out: this.proj.forward(y), attn: returnAttention ? attn : undefined };
+    // qkv(x) viewed as [B, N, 3, H, d]; softmax(q k^T * scale) v, fused in one kernel
+    const { out, probs } = attention(this.qkv.forward(x), this.heads, this.scale);
+    return { out: this.proj.forward(out), attn: returnAttention ? probs : undefined };
   }
 }

@@ -19,7 +19,9 @@ export class DropPath extends Module {
    */
   constructor(readonly p: number, readonly gen: Generator) {
     super();
-    if (!(p >= 0 && p < 1)) throw new Error(`DropPath: drop probability must be in [0, 1), got ${p}`);
+    if (!(p >= 0 && p < 1)) {
+      throw new Error(`DropPath: drop probability must be in [0, 1), got ${p}`);
+    }
   }
 
   /** Zero each sample's branch with probability p, scale survivors by 1/(1-p). */
@@ -68,7 +70,10 @@ export class Block extends Module {
     this.attn = this.module("attn", new Attention(o.dim, o.heads, o.qkvBias ?? true, gen));
     this.dropPath = new DropPath(o.dropPath ?? 0, o.dropGen ?? gen);
     this.norm2 = this.module("norm2", new LayerNorm(o.dim, o.eps ?? 1e-6));
-    this.mlp = this.module("mlp", new MLP(o.dim, Math.round(o.dim * (o.mlpRatio ?? 4)), o.dim, gen));
+    this.mlp = this.module(
+      "mlp",
+      new MLP(o.dim, Math.round(o.dim * (o.mlpRatio ?? 4)), o.dim, gen),
+    );
   }
 
   override train(on = true): this {

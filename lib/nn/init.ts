@@ -14,7 +14,14 @@ import { numel, type Tensor, tensor } from "../tensor/tensor.ts";
  * const w = truncNormal([64, 64], 0.02, new Generator(0));
  * ```
  */
-export function truncNormal(shape: number[], std: number, g: Generator, mean = 0, a = -2, b = 2): Tensor {
+export function truncNormal(
+  shape: number[],
+  std: number,
+  g: Generator,
+  mean = 0,
+  a = -2,
+  b = 2,
+): Tensor {
   const out = new Float32Array(numel(shape));
   for (let i = 0; i < out.length; i++) {
     let v: number;

@@ -33,7 +33,9 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     const last = x.shape[x.shape.length - 1];
     if (last !== this.inFeatures) {
-      throw new Error(`Linear(${this.inFeatures}, ${this.outFeatures}): input [${x.shape}] has ${last} features`);
+      throw new Error(
+        `Linear(${this.inFeatures}, ${this.outFeatures}): input [${x.shape}] has ${last} features`,
+      );
     }
     const lead = x.shape.slice(0, -1);
     const x2 = x.ndim === 2 ? x : x.reshape(-1, this.inFeatures);

@@ -27,7 +27,9 @@ export class Module {
 
   /** Register a trainable parameter (it is marked `requiresGrad` and kept out of `tidy`). */
   protected param(name: string, t: Tensor): Tensor {
-    if (this.#params.has(name) || this.#children.has(name)) throw new Error(`duplicate name '${name}'`);
+    if (this.#params.has(name) || this.#children.has(name)) {
+      throw new Error(`duplicate name '${name}'`);
+    }
     t.requiresGrad = true;
     this.#params.set(name, keep(t));
     return t;
@@ -42,7 +44,9 @@ export class Module {
 
   /** Register a child module. */
   protected module<M extends Module>(name: string, m: M): M {
-    if (this.#children.has(name) || this.#params.has(name)) throw new Error(`duplicate name '${name}'`);
+    if (this.#children.has(name) || this.#params.has(name)) {
+      throw new Error(`duplicate name '${name}'`);
+    }
     this.#children.set(name, m);
     return m;
   }
@@ -130,7 +134,9 @@ export class Module {
       const s = src.get(name);
       if (!s) continue;
       if (s.shape.join() !== dst.shape.join()) {
-        throw new Error(`${where}'${name}' has shape [${s.shape}] but the model expects [${dst.shape}]`);
+        throw new Error(
+          `${where}'${name}' has shape [${s.shape}] but the model expects [${dst.shape}]`,
+        );
       }
     }
     for (const [name, dst] of own) {

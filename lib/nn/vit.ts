@@ -86,23 +86,62 @@ const DEFAULTS: Omit<ViTConfig, "imgSize" | "patchSize" | "embedDim" | "depth" |
 };
 
 /** Named configurations: the ImageNet shapes and small-image presets. */
-export const VIT_PRESETS: Record<string, Omit<ViTConfig, "dropPathRate" | "inChans"> & { inChans?: number }> = {
+export const VIT_PRESETS: Record<
+  string,
+  Omit<ViTConfig, "dropPathRate" | "inChans"> & { inChans?: number }
+> = {
   // ImageNet shapes (DINO/Mugs): patch 16, 224 px
   vit_tiny: { ...DEFAULTS, imgSize: 224, patchSize: 16, embedDim: 192, depth: 12, numHeads: 3 },
   vit_small: { ...DEFAULTS, imgSize: 224, patchSize: 16, embedDim: 384, depth: 12, numHeads: 6 },
   vit_base: { ...DEFAULTS, imgSize: 224, patchSize: 16, embedDim: 768, depth: 12, numHeads: 12 },
   // 28 px (Fashion-MNIST, 1 channel): patch 4 gives a 7x7 grid, 50 tokens
-  vit_micro_28: { ...DEFAULTS, imgSize: 28, patchSize: 4, inChans: 1, embedDim: 64, depth: 4, numHeads: 4 },
-  vit_mini_28: { ...DEFAULTS, imgSize: 28, patchSize: 4, inChans: 1, embedDim: 192, depth: 6, numHeads: 3 },
+  vit_micro_28: {
+    ...DEFAULTS,
+    imgSize: 28,
+    patchSize: 4,
+    inChans: 1,
+    embedDim: 64,
+    depth: 4,
+    numHeads: 4,
+  },
+  vit_mini_28: {
+    ...DEFAULTS,
+    imgSize: 28,
+    patchSize: 4,
+    inChans: 1,
+    embedDim: 192,
+    depth: 6,
+    numHeads: 3,
+  },
   // 32 px (CIFAR-10, 3 channels): patch 4 gives an 8x8 grid, 65 tokens
-  vit_micro_32: { ...DEFAULTS, imgSize: 32, patchSize: 4, inChans: 3, embedDim: 64, depth: 4, numHeads: 4 },
-  vit_mini_32: { ...DEFAULTS, imgSize: 32, patchSize: 4, inChans: 3, embedDim: 192, depth: 6, numHeads: 3 },
+  vit_micro_32: {
+    ...DEFAULTS,
+    imgSize: 32,
+    patchSize: 4,
+    inChans: 3,
+    embedDim: 64,
+    depth: 4,
+    numHeads: 4,
+  },
+  vit_mini_32: {
+    ...DEFAULTS,
+    imgSize: 32,
+    patchSize: 4,
+    inChans: 3,
+    embedDim: 192,
+    depth: 6,
+    numHeads: 3,
+  },
 };
 
 /** A full config from a preset name plus overrides. */
 export function vitConfig(preset: string, overrides: Partial<ViTConfig> = {}): ViTConfig {
   const base = VIT_PRESETS[preset];
-  if (!base) throw new Error(`unknown ViT preset '${preset}' (known: ${Object.keys(VIT_PRESETS).join(", ")})`);
+  if (!base) {
+    throw new Error(
+      `unknown ViT preset '${preset}' (known: ${Object.keys(VIT_PRESETS).join(", ")})`,
+    );
+  }
   return { inChans: 3, dropPathRate: 0, ...base, ...overrides } as ViTConfig;
 }
 
@@ -126,11 +165,16 @@ export class ViT extends Module {
   constructor(config: ViTConfig, seed = 0) {
     super();
     const c = (this.config = { ...config });
-    if (c.imgSize % c.patchSize) throw new Error(`ViT: imgSize ${c.imgSize} is not a multiple of patch ${c.patchSize}`);
+    if (c.imgSize % c.patchSize) {
+      throw new Error(`ViT: imgSize ${c.imgSize} is not a multiple of patch ${c.patchSize}`);
+    }
     const g = new Generator(seed);
     this.gen = new Generator(seed + 1);
     const n = c.imgSize / c.patchSize;
-    this.patchEmbed = this.module("patch_embed", new PatchEmbed(c.patchSize, c.inChans, c.embedDim, g));
+    this.patchEmbed = this.module(
+      "patch_embed",
+      new PatchEmbed(c.patchSize, c.inChans, c.embedDim, g),
+    );
     this.clsToken = this.param("cls_token", truncNormal([1, 1, c.embedDim], 0.02, g));
     this.posEmbed = this.param("pos_embed", truncNormal([1, n * n + 1, c.embedDim], 0.02, g));
     const blocks: Block[] = [];
@@ -179,7 +223,10 @@ export class ViT extends Module {
    */
   static async load(pathOrUrl: string | URL, overrides: Partial<ViTConfig> = {}): Promise<ViT> {
     const file = await readSafetensors(pathOrUrl);
-    const vit = new ViT({ ...configFromFile(file, String(pathOrUrl), overrides.numHeads), ...overrides });
+    const vit = new ViT({
+      ...configFromFile(file, String(pathOrUrl), overrides.numHeads),
+      ...overrides,
+    });
     // a classification head (timm `head.*`) is not part of the backbone; anything else must match
     const tensors = new Map([...file.tensors].filter(([name]) => !name.startsWith("head.")));
     vit.loadStateDict(tensors, { source: String(pathOrUrl) });
@@ -206,7 +253,9 @@ export class ViT extends Module {
   prepareTokens(images: Tensor): Tensor {
     const [B, , H, W] = images.shape;
     const p = this.config.patchSize;
-    if (H % p || W % p) throw new Error(`ViT: image size ${H}x${W} is not a multiple of the patch size ${p}`);
+    if (H % p || W % p) {
+      throw new Error(`ViT: image size ${H}x${W} is not a multiple of the patch size ${p}`);
+    }
     const x = this.patchEmbed.forward(images); // [B, L, D]
     const cls = expand(this.clsToken, [B, 1, this.config.embedDim]);
     return concat([cls, x], 1).add(this.posEncoding(H / p, W / p));
@@ -249,10 +298,14 @@ export function configFromFile(file: SafeFile, source: string, numHeads?: number
   const [D, C, p] = need("patch_embed.proj.weight");
   const [, n1] = need("pos_embed");
   const grid = Math.round(Math.sqrt(n1 - 1));
-  if (grid * grid !== n1 - 1) throw new Error(`${source}: pos_embed has ${n1 - 1} patch positions, not a square grid`);
+  if (grid * grid !== n1 - 1) {
+    throw new Error(`${source}: pos_embed has ${n1 - 1} patch positions, not a square grid`);
+  }
   let depth = 0;
   while (file.tensors.has(`blocks.${depth}.attn.qkv.weight`)) depth++;
-  if (depth === 0) throw new Error(`${source}: no 'blocks.0.attn.qkv.weight', so this is not a ViT weight file`);
+  if (depth === 0) {
+    throw new Error(`${source}: no 'blocks.0.attn.qkv.weight', so this is not a ViT weight file`);
+  }
   const hidden = need("blocks.0.mlp.fc1.weight")[0];
   if (numHeads === undefined && D % 64) {
     throw new Error(`${source}: width ${D} is not a multiple of 64; give numHeads explicitly`);

@@ -167,7 +167,9 @@ export class AdamW {
     for (const g of this.groups) {
       g.params.forEach((p, i) => {
         const n = steps[g.names[i]];
-        if (n === undefined) throw new Error(`optimiser state has no step count for '${g.names[i]}'`);
+        if (n === undefined) {
+          throw new Error(`optimiser state has no step count for '${g.names[i]}'`);
+        }
         this.#state.get(p)!.step = n;
       });
     }

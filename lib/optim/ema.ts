@@ -17,7 +17,9 @@ export function emaUpdate(teacher: Module, student: Module, momentum: number): v
     const p = s.get(name);
     if (!p) throw new Error(`emaUpdate: the student has no parameter '${name}'`);
     if (p.shape.join() !== t.shape.join()) {
-      throw new Error(`emaUpdate: '${name}' is [${t.shape}] in the teacher but [${p.shape}] in the student`);
+      throw new Error(
+        `emaUpdate: '${name}' is [${t.shape}] in the teacher but [${p.shape}] in the student`,
+      );
     }
     emaKernel(t, p, momentum);
   }

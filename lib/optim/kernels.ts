@@ -32,7 +32,11 @@ function params(n: number, clip: boolean, s: OptimScalars): Params {
 
 /** out[0] = sum(x^2). */
 export function sumSquares(x: Tensor, out: Tensor): void {
-  launch("optim", code, "sumsq", { buffers: [x, out], workgroups: [1], params: params(x.size, false, {}) });
+  launch("optim", code, "sumsq", {
+    buffers: [x, out],
+    workgroups: [1],
+    params: params(x.size, false, {}),
+  });
 }
 
 /** x *= min(1, maxNorm / (sqrt(norm2[0]) + 1e-6)). */

@@ -24,7 +24,9 @@ export interface CosineOptions {
 export function cosineSchedule(o: CosineOptions): Float64Array {
   const total = o.epochs * o.itersPerEpoch;
   const warm = Math.round((o.warmupEpochs ?? 0) * o.itersPerEpoch);
-  if (warm > total) throw new Error(`cosineSchedule: ${warm} warm-up iterations exceed ${total} in total`);
+  if (warm > total) {
+    throw new Error(`cosineSchedule: ${warm} warm-up iterations exceed ${total} in total`);
+  }
   const out = new Float64Array(total);
   const start = o.startWarmup ?? 0;
   for (let i = 0; i < warm; i++) {

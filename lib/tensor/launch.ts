@@ -72,6 +72,8 @@ export interface Launch {
 export function launch(name: string, code: string, entry: string, o: Launch): void {
   const rt = runtime();
   const k = rt.kernel(name, code, entry, o.constants ?? {});
-  const bufs = o.buffers.map((b) => ("storage" in b ? b.buffer : b)) as (GPUBuffer | GPUBufferBinding)[];
+  const bufs = o.buffers.map((
+    b,
+  ) => ("storage" in b ? b.buffer : b)) as (GPUBuffer | GPUBufferBinding)[];
   rt.dispatch(k, bufs, o.workgroups, o.params?.bytes());
 }

@@ -7,7 +7,14 @@
 export type Weights = Map<string, { shape: number[]; data: Float64Array }>;
 
 /** y[r, o] = sum_i x[r, i] w[o, i] + b[o]; x is [R, I]. */
-export function linear(x: Float64Array, R: number, I: number, w: Float64Array, b: Float64Array | null, O: number) {
+export function linear(
+  x: Float64Array,
+  R: number,
+  I: number,
+  w: Float64Array,
+  b: Float64Array | null,
+  O: number,
+) {
   const y = new Float64Array(R * O);
   for (let r = 0; r < R; r++) {
     for (let o = 0; o < O; o++) {
@@ -20,7 +27,14 @@ export function linear(x: Float64Array, R: number, I: number, w: Float64Array, b
 }
 
 /** LayerNorm over rows of length D (biased variance). */
-export function layerNorm(x: Float64Array, R: number, D: number, w: Float64Array, b: Float64Array, eps: number) {
+export function layerNorm(
+  x: Float64Array,
+  R: number,
+  D: number,
+  w: Float64Array,
+  b: Float64Array,
+  eps: number,
+) {
   const y = new Float64Array(R * D);
   for (let r = 0; r < R; r++) {
     let m = 0;
@@ -78,7 +92,8 @@ export function attention(
   const qkv = linear(x, B * N, C, wqkv, bqkv, 3 * C); // [B, N, 3, H, d]
   const out = new Float64Array(B * N * C);
   const maps = new Float64Array(B * H * N * N);
-  const at = (b: number, n: number, s: number, h: number, j: number) => qkv[(b * N + n) * 3 * C + s * C + h * d + j];
+  const at = (b: number, n: number, s: number, h: number, j: number) =>
+    qkv[(b * N + n) * 3 * C + s * C + h * d + j];
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       for (let i = 0; i < N; i++) {
@@ -149,7 +164,8 @@ export function vitForward(w: Weights, cfg: RefConfig, img: Float64Array, B: num
           for (let c = 0; c < C; c++) {
             for (let i = 0; i < p; i++) {
               for (let j = 0; j < p; j++) {
-                s += pw[((d * C + c) * p + i) * p + j] * img[((b * C + c) * S + gy * p + i) * S + gx * p + j];
+                s += pw[((d * C + c) * p + i) * p + j] *
+                  img[((b * C + c) * S + gy * p + i) * S + gx * p + j];
               }
             }
           }

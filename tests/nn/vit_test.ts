@@ -1,4 +1,12 @@
-import { assert, assertClose, assertEquals, assertThrows, gpuTest, randArray, setup } from "../helpers.ts";
+import {
+  assert,
+  assertClose,
+  assertEquals,
+  assertThrows,
+  gpuTest,
+  randArray,
+  setup,
+} from "../helpers.ts";
 import { ViT, type ViTConfig, vitConfig } from "../../lib/nn/vit.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
 import { toHost } from "../../lib/io/weights.ts";
@@ -24,12 +32,14 @@ const TINY: ViTConfig = {
 
 async function hostWeights(vit: ViT): Promise<Weights> {
   const w: Weights = new Map();
-  for (const [n, t] of await toHost(vit.stateDict())) w.set(n, { shape: t.shape, data: Float64Array.from(t.data) });
+  for (const [n, t] of await toHost(vit.stateDict())) {
+    w.set(n, { shape: t.shape, data: Float64Array.from(t.data) });
+  }
   return w;
 }
 
 /** Give every parameter random values (LayerNorm weights near 1) so the check is not trivial. */
-async function randomise(vit: ViT, seed: number): Promise<void> {
+function randomise(vit: ViT, seed: number): void {
   let s = seed;
   const state = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [n, p] of vit.namedParameters()) {
@@ -66,7 +76,16 @@ Deno.test({
       "norm.weight:8",
       "norm.bias:8",
     ], "parameters in PyTorch's named_parameters() order");
-    for (const p of ["vit_tiny", "vit_small", "vit_base", "vit_micro_28", "vit_mini_28", "vit_micro_32"]) {
+    for (
+      const p of [
+        "vit_tiny",
+        "vit_small",
+        "vit_base",
+        "vit_micro_28",
+        "vit_mini_28",
+        "vit_micro_32",
+      ]
+    ) {
       assert(vitConfig(p).embedDim > 0);
     }
     assertThrows(() => vitConfig("vit_huge"), "unknown ViT preset 'vit_huge'");
@@ -106,18 +125,26 @@ Deno.test({
       lin.loadStateDict(wb);
       const x = randArray(R * I, 3);
       const y = await lin.forward(tensor(Float32Array.from(x), [R, I])).toArray();
-      const want = linear(x, R, I, Float64Array.from(wb.get("weight")!.data), Float64Array.from(wb.get("bias")!.data), O);
+      const want = linear(
+        x,
+        R,
+        I,
+        Float64Array.from(wb.get("weight")!.data),
+        Float64Array.from(wb.get("bias")!.data),
+        O,
+      );
       assertClose(y, want, { atol: 1e-5, rtol: 1e-5 }, `Linear ${R}x${I}->${O}`);
     }
   },
 });
 
 Deno.test({
-  name: "vit: whole forward (cls, patch tokens, mean, last attention) matches the float64 reference",
+  name:
+    "vit: whole forward (cls, patch tokens, mean, last attention) matches the float64 reference",
   ...gpuTest,
   fn: async () => {
     const vit = new ViT(TINY, 1).eval();
-    await randomise(vit, 10);
+    randomise(vit, 10);
     const w = await hostWeights(vit);
     const B = 3;
     const img = randArray(B * 2 * 8 * 8, 99);
@@ -153,7 +180,7 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     const vit = new ViT(TINY, 2).eval();
-    await randomise(vit, 30);
+    randomise(vit, 30);
     const w = await hostWeights(vit);
     const B = 2;
     const img = randArray(B * 2 * 8 * 8, 5);
@@ -200,14 +227,18 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     const vit = new ViT(TINY, 4).eval();
-    await randomise(vit, 50);
+    randomise(vit, 50);
     const dir = await Deno.makeTempDir();
     const path = `${dir}/vit.safetensors`;
     await vit.save(path);
     const back = (await ViT.load(path)).eval();
     assertEquals(back.config, vit.config, "config from metadata");
     const x = tensor(Float32Array.from(randArray(2 * 2 * 8 * 8, 8)), [2, 2, 8, 8]);
-    assertEquals(Array.from(await back.forward(x).cls.toArray()), Array.from(await vit.forward(x).cls.toArray()), "cls");
+    assertEquals(
+      Array.from(await back.forward(x).cls.toArray()),
+      Array.from(await vit.forward(x).cls.toArray()),
+      "cls",
+    );
     // a file without our metadata, as a PyTorch export would be (plus a classifier head)
     const w = await hostWeights(vit);
     const plain: Record<string, { shape: number[]; data: Float32Array }> = {};
@@ -221,7 +252,12 @@ Deno.test({
     assertEquals(fromPlain.config.imgSize, 8);
     const ref = vitForward(w, TINY, Float64Array.from(await x.toArray()), 2, 8).tokens;
     const cls = await fromPlain.forward(x).cls.toArray();
-    assertClose(cls, [...ref.slice(0, 8), ...ref.slice(40, 48)], { atol: 2e-5, rtol: 2e-5 }, "cls from plain file");
+    assertClose(
+      cls,
+      [...ref.slice(0, 8), ...ref.slice(40, 48)],
+      { atol: 2e-5, rtol: 2e-5 },
+      "cls from plain file",
+    );
     // a wrong shape names the tensor
     plain["norm.weight"] = { shape: [9], data: new Float32Array(9) };
     await Deno.writeFile(`${dir}/bad.safetensors`, serializeSafetensors(plain));

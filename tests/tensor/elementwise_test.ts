@@ -41,6 +41,11 @@ const SHAPES: [number[], number[]][] = [
   [[7, 1, 13], [1, 5, 1]],
   [[50, 1], [1, 64]],
   [[3, 4, 5], [4, 1]],
+  // each kernel mode: b trailing block, a trailing block, b leading block, a leading block
+  [[257], [64, 257]],
+  [[1], [7, 13]],
+  [[13, 50], [13, 1]],
+  [[13, 1, 1], [13, 7, 5]],
 ];
 
 const binops: [string, (x: number, y: number) => number, (a: Tensor, b: Tensor) => Tensor][] = [

@@ -15,7 +15,7 @@ import {
 import { noGrad } from "../../lib/tensor/tape.ts";
 import { type Tensor, tensor } from "../../lib/tensor/tensor.ts";
 import { tidy } from "../../lib/tensor/scope.ts";
-import { gpuStats, sync } from "../../lib/gpu/device.ts";
+import { gpuStats, sync, useKernels } from "../../lib/gpu/device.ts";
 import { Generator } from "../../lib/tensor/rng.ts";
 import {
   indexSelect,
@@ -252,7 +252,11 @@ Deno.test({
       () => writeRows_(q, 0, tensor(new Int32Array(2), [1, 2], { dtype: "i32" })),
       "writeRows_: src dtype i32 [1,2] differs from target f32 [4,2]",
     );
-    assertThrows(() => writeRows_(q, 1.5, q), "writeRows_: start 1.5 must be an integer");
+    assertThrows(() => writeRows_(q, 1.5, q.slice(0, 0, 1)), "writeRows_: start 1.5 must be an");
+    assertThrows(
+      () => writeRows_(q, 0, q.reshape(4, 2)),
+      "writeRows_: tensor [4,2] shares storage with target [4,2]; pass a copy",
+    );
     const p = tensor(new Float32Array(8), [4, 2], { requiresGrad: true });
     assertThrows(() => writeRows_(p, 0, q), "writeRows_: target [4,2] requires a gradient");
     noGrad(() => writeRows_(p, 0, q)); // allowed under noGrad, like torch.no_grad()
@@ -287,7 +291,11 @@ Deno.test({
     assertEquals(y.slice(4, 6), [5, 6], "row 2 untouched");
     assert(y.slice(6, 8).every(Number.isNaN), `row 3 should be NaN, got ${y}`);
     assertEquals(y.slice(8), [9, 10], "row 4 untouched");
-    assertThrows(() => writeRowsAt_(t, [0, -1], t), "writeRowsAt_: index -1 at position 1");
+    assertThrows(
+      () => writeRowsAt_(t, [0, -1], t.slice(0, 0, 2)),
+      "writeRowsAt_: index -1 at position 1",
+    );
+    assertThrows(() => writeRowsAt_(t, [0, 1, 2, 3, 4], t), "shares storage with target");
     t.dispose();
   },
 });
@@ -330,7 +338,13 @@ Deno.test({
       [[2, 65536], 64, true], // chunked, ties across chunks
       [[1, 8192], 5, true],
     ];
-    for (const [shape, k, ties] of cases) {
+    // both chunking policies: the CPU one (256 invocations), the GPU one (16 384)
+    const prev = useKernels("cpu");
+    const runs = cases.flatMap(([s, k, t]) =>
+      (["cpu", "gpu"] as const).map((kernels) => ({ shape: s, k, ties: t, kernels }))
+    );
+    for (const { shape, k, ties, kernels } of runs) {
+      useKernels(kernels);
       const n = shape.reduce((a, b) => a * b, 1);
       const L = shape[shape.length - 1];
       let data = randArray(n, n + k, -1, 1);
@@ -340,11 +354,12 @@ Deno.test({
       assertEquals(values.shape, [...shape.slice(0, -1), k], "values shape");
       assertEquals(indices.dtype, "i32", "indices dtype");
       const want = topkRef(data, L, k);
-      const what = `topk [${shape}] k ${k}${ties ? " (ties)" : ""}`;
+      const what = `topk [${shape}] k ${k}${ties ? " (ties)" : ""} ${kernels} kernels`;
       assertEquals(Array.from(await indices.toArray()), want.idx, `${what} indices`);
       assertEquals(Array.from(await values.toArray()), want.vals, `${what} values`);
       for (const t of [x, values, indices]) t.dispose();
     }
+    useKernels(prev);
     assertEquals(topkChunks(1, 65536, 64, 256), { chunks: 128, chunk: 512 }, "one long row");
     assert(topkChunks(3, 65536, 64, 256).chunks > 1, "few long rows are chunked");
     assertEquals(topkChunks(4096, 4096, 8, 256).chunks, 1, "many rows: one invocation per row");

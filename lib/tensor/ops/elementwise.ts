@@ -35,8 +35,77 @@ function same(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-function binaryParams(shape: readonly number[], sa: number[], sb: number[], n: number): Params {
-  return new Params().u32(n, shape.length).f32(0, 0).u32s(shape).u32s(sa).u32s(sb);
+/** Uniform block shared by the elementwise kernels (see shaders/elementwise.wgsl). */
+function ewParams(
+  n: number,
+  alpha = 0,
+  beta = 0,
+  inner = 0,
+  shape: number[] = [],
+  sa: number[] = [],
+  sb: number[] = [],
+) {
+  return new Params().u32(n, shape.length).f32(alpha, beta).u32(inner, 0, 0, 0).u32s(shape).u32s(sa)
+    .u32s(sb);
+}
+
+/** Merge adjacent output dims whose a- and b-strides chain, so the stride walk is short. */
+function coalesce(
+  shape: readonly number[],
+  sa: number[],
+  sb: number[],
+): [number[], number[], number[]] {
+  const os: number[] = [];
+  const oa: number[] = [];
+  const ob: number[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const k = os.length - 1;
+    if (k >= 0 && oa[k] === sa[d] * shape[d] && ob[k] === sb[d] * shape[d]) {
+      os[k] *= shape[d];
+      oa[k] = sa[d];
+      ob[k] = sb[d];
+    } else {
+      os.push(shape[d]);
+      oa.push(sa[d]);
+      ob.push(sb[d]);
+    }
+  }
+  if (!os.length) return [[1], [0], [0]];
+  return [os, oa, ob];
+}
+
+/** `s` (leading 1s ignored) equals the last dims of `out`. */
+function isSuffix(s: readonly number[], out: readonly number[]): boolean {
+  const t = s.slice(s.findIndex((d) => d !== 1) === -1 ? s.length : s.findIndex((d) => d !== 1));
+  return t.every((d, i) => d === out[out.length - t.length + i]);
+}
+
+/** `s` equals the first dims of `out`, followed only by 1s (same rank). */
+function isPrefix(s: readonly number[], out: readonly number[]): boolean {
+  if (s.length !== out.length) return false;
+  let k = s.length;
+  while (k > 0 && s[k - 1] === 1) k--;
+  return s.slice(0, k).every((d, i) => d === out[i]);
+}
+
+/** Kernel mode and block size for broadcasting `a` and `b` to `shape` (see the WGSL header). */
+function broadcastMode(
+  a: readonly number[],
+  b: readonly number[],
+  shape: readonly number[],
+  n: number,
+) {
+  const fa = same(a, shape);
+  const fb = same(b, shape);
+  const na = a.reduce((x, y) => x * y, 1);
+  const nb = b.reduce((x, y) => x * y, 1);
+  if (fa && fb) return { mode: 0, inner: 0 };
+  if (fa && isSuffix(b, shape)) return { mode: 2, inner: nb };
+  if (fb && isSuffix(a, shape)) return { mode: 3, inner: na };
+  if (fa && isPrefix(b, shape)) return { mode: 4, inner: n / nb };
+  if (fb && isPrefix(a, shape)) return { mode: 5, inner: n / na };
+  return { mode: 1, inner: 0 };
 }
 
 /** Raw forward of a binary op (no tape). */
@@ -44,16 +113,16 @@ function binaryRaw(op: BinOp, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
   checkRank(op, shape);
   const out = Tensor.empty(shape, "f32", op);
-  const mode = same(a.shape, shape) && same(b.shape, shape) ? 0 : 1;
+  const { mode, inner } = broadcastMode(a.shape, b.shape, shape, out.size);
+  const [cs, ca, cb] = coalesce(
+    shape,
+    broadcastStrides(a.shape, shape),
+    broadcastStrides(b.shape, shape),
+  );
   launch("elementwise", code, "binary", {
     buffers: [a, b, out],
     workgroups: grid(out.size),
-    params: binaryParams(
-      shape,
-      broadcastStrides(a.shape, shape),
-      broadcastStrides(b.shape, shape),
-      out.size,
-    ),
+    params: ewParams(out.size, 0, 0, inner, mode === 1 ? cs : [], ca, cb),
     constants: { OP: OPS[op], MODE: mode },
   });
   return out;
@@ -64,7 +133,7 @@ function unaryRaw(op: UnOp, x: Tensor, alpha = 0, beta = 0): Tensor {
   launch("elementwise", code, "unary", {
     buffers: [x, out],
     workgroups: grid(x.size),
-    params: new Params().u32(x.size, 0).f32(alpha, beta),
+    params: ewParams(x.size, alpha, beta),
     constants: { OP: UN[op] },
   });
   return out;
@@ -75,7 +144,7 @@ function unaryGrad(op: UnOp, g: Tensor, x: Tensor, y: Tensor, alpha = 0, beta = 
   launch("elementwise", code, "unary_backward", {
     buffers: [g, x, y, dx],
     workgroups: grid(x.size),
-    params: new Params().u32(x.size, 0).f32(alpha, beta),
+    params: ewParams(x.size, alpha, beta),
     constants: { OP: UN[op] },
   });
   return dx;
@@ -89,7 +158,7 @@ export function expandRaw(x: Tensor, shape: readonly number[], scale = 1): Tenso
   launch("elementwise", code, "expand", {
     buffers: [x, out],
     workgroups: grid(out.size),
-    params: new Params().u32(out.size, shape.length).f32(scale, 0).u32s(shape).u32s(sx).u32s([]),
+    params: ewParams(out.size, scale, 0, 0, [...shape], sx, []),
   });
   return out;
 }
@@ -116,6 +185,7 @@ export function fill(t: Tensor, value: number): void {
   const p = new Params().u32(t.size, 0);
   if (t.dtype === "i32") p.i32(value, 0);
   else p.f32(value, 0);
+  p.u32(0, 0, 0, 0);
   launch("elementwise", code, "fill", { buffers: [t], workgroups: grid(t.size), params: p });
 }
 
@@ -194,11 +264,14 @@ function binary(op: BinOp, a: Tensor | number, b: Tensor | number): Tensor {
         launch("elementwise", code, "minmax_backward", {
           buffers: [g, a, b, ga0, gb0],
           workgroups: grid(g.size),
-          params: binaryParams(
-            g.shape,
+          params: ewParams(
+            g.size,
+            0,
+            0,
+            0,
+            [...g.shape],
             broadcastStrides(a.shape, g.shape),
             broadcastStrides(b.shape, g.shape),
-            g.size,
           ),
           constants: { OP: OPS[op] },
         });

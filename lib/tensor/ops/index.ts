@@ -11,7 +11,8 @@
  * i32 tensors), makes `scatterRows` return all NaN, and makes `writeRowsAt_` write NaN
  * rows instead of `src` (never a silent clamp).
  * Repeated indices: gradients sum in increasing index position (deterministic, via a
- * CSR table built on the GPU), and in row writes the last position wins.
+ * CSR table built on the GPU by one invocation in O(R + M)), and in row writes the last
+ * position wins (a table built in parallel with integer atomicMax).
  */
 import code from "../../../shaders/index.wgsl" with { type: "text" };
 import { runtime } from "../../gpu/device.ts";
@@ -82,6 +83,21 @@ function csr(idx: Tensor, rows: number): { off: Tensor; order: Tensor } {
   return { off, order };
 }
 
+/**
+ * The "last write wins" table of `idx` over `rows` rows (see the shader header):
+ * R + 1 words, zeroed, then filled in parallel with integer atomics. Caller disposes.
+ */
+function lastRows(idx: Tensor, rows: number): Tensor {
+  const last = Tensor.empty([rows + 1], "i32", "lastRows");
+  runtime().clear(last.buffer);
+  launch("index", code, "last_rows", {
+    buffers: [idx, last],
+    workgroups: grid(idx.size),
+    params: params(idx.size, rows, 0, idx.size),
+  });
+  return last;
+}
+
 /** Rows and row length of a tensor indexed along axis 0. */
 function rowsOf(op: string, x: Tensor, what = "input"): { R: number; C: number } {
   if (x.ndim < 1) throw new Error(`${op}: ${what} must have at least 1 dimension, got a scalar`);
@@ -101,6 +117,7 @@ function rowsOf(op: string, x: Tensor, what = "input"): { R: number; C: number }
  */
 export function indexSelect(x: Tensor, indices: Indices): Tensor {
   checkDevice("indexSelect", x);
+  if (Array.isArray(indices)) indices = [...indices]; // the backward must see these values
   const { R, C } = rowsOf("indexSelect", x);
   const M = checkIndices("indexSelect", indices, R, x.shape);
   const out = Tensor.empty([M, ...x.shape.slice(1)], x.dtype, "indexSelect");
@@ -144,7 +161,14 @@ function checkRowWrite(op: string, target: Tensor, src: Tensor): { R: number; C:
   return { R, C };
 }
 
-function checkInPlace(op: string, target: Tensor): void {
+function checkInPlace(op: string, target: Tensor, ...reads: (Tensor | number[])[]): void {
+  for (const r of reads) {
+    if (r instanceof Tensor && r.storage === target.storage) {
+      throw new Error(
+        `${op}: tensor [${r.shape}] shares storage with target [${target.shape}]; pass a copy`,
+      );
+    }
+  }
   if (gradEnabled() && target.requiresGrad) {
     throw new Error(
       `${op}: target [${target.shape}] requires a gradient; in-place writes need a tensor without one (detach it or use noGrad)`,
@@ -170,29 +194,29 @@ function checkCount(op: string, M: number, src: Tensor): void {
  * ```
  */
 export function scatterRows(target: Tensor, indices: Indices, src: Tensor): Tensor {
+  if (Array.isArray(indices)) indices = [...indices]; // the backward must see these values
   const { R, C } = checkRowWrite("scatterRows", target, src);
   const M = checkIndices("scatterRows", indices, R, target.shape);
   checkCount("scatterRows", M, src);
   const out = Tensor.empty(target.shape, target.dtype, "scatterRows");
   withIndices(indices, (idx) => {
-    const { off, order } = csr(idx, R);
+    const last = lastRows(idx, R);
     launch("index", code, "scatter_rows", {
-      buffers: [target, src, off, order, out],
+      buffers: [target, src, last, out],
       workgroups: grid(R * C),
       params: params(R * C, R, C, M, 0, BAD[target.dtype]),
     });
-    off.dispose();
-    order.dispose();
+    last.dispose();
   });
   return record(out, "scatterRows", [target, src], (g) =>
     withIndices(indices, (idx) => {
-      const { off, order } = csr(idx, R);
+      const last = lastRows(idx, R);
       let dt: Tensor | null = null;
       let ds: Tensor | null = null;
       if (target.requiresGrad) {
         dt = Tensor.empty(target.shape, "f32", "scatterRows backward");
         launch("index", code, "mask_rows", {
-          buffers: [g, off, dt],
+          buffers: [g, last, dt],
           workgroups: grid(R * C),
           params: params(R * C, R, C, M),
         });
@@ -200,13 +224,12 @@ export function scatterRows(target: Tensor, indices: Indices, src: Tensor): Tens
       if (src.requiresGrad) {
         ds = Tensor.empty(src.shape, "f32", "scatterRows backward");
         launch("index", code, "gather_winners", {
-          buffers: [g, idx, off, order, ds],
+          buffers: [g, idx, last, ds],
           workgroups: grid(M * C),
           params: params(M * C, R, C, M),
         });
       }
-      off.dispose();
-      order.dispose();
+      last.dispose();
       return [dt, ds];
     }));
 }
@@ -225,7 +248,7 @@ export function scatterRows(target: Tensor, indices: Indices, src: Tensor): Tens
  */
 export function writeRows_(target: Tensor, start: number, src: Tensor): Tensor {
   const { R, C } = checkRowWrite("writeRows_", target, src);
-  checkInPlace("writeRows_", target);
+  checkInPlace("writeRows_", target, src);
   const B = src.shape[0];
   if (B > R) {
     throw new Error(
@@ -244,7 +267,7 @@ export function writeRows_(target: Tensor, start: number, src: Tensor): Tensor {
 
 /**
  * In place, no gradient: `target[indices[m]] = src[m]` (the last position wins on a
- * repeat). Costs O(M * C + R) (the CSR table is O(R + M) on one invocation). A bad
+ * repeat). Costs O(M * C) work plus clearing an R-word table. A bad
  * index in an i32 tensor writes NaN (i32 min for i32 targets) instead of the rows: into
  * every valid `indices[m]` row and into rows `m % R`, so at least min(M, R) rows of
  * the target are poisoned. Returns `target`.
@@ -256,18 +279,17 @@ export function writeRows_(target: Tensor, start: number, src: Tensor): Tensor {
  */
 export function writeRowsAt_(target: Tensor, indices: Indices, src: Tensor): Tensor {
   const { R, C } = checkRowWrite("writeRowsAt_", target, src);
-  checkInPlace("writeRowsAt_", target);
+  checkInPlace("writeRowsAt_", target, src, indices);
   const M = checkIndices("writeRowsAt_", indices, R, target.shape);
   checkCount("writeRowsAt_", M, src);
   withIndices(indices, (idx) => {
-    const { off, order } = csr(idx, R);
+    const last = lastRows(idx, R);
     launch("index", code, "write_rows_at", {
-      buffers: [src, idx, off, order, target],
+      buffers: [src, idx, last, target],
       workgroups: grid(M * C),
       params: params(M * C, R, C, M, 0, BAD[target.dtype]),
     });
-    off.dispose();
-    order.dispose();
+    last.dispose();
   });
   return target;
 }

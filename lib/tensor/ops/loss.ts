@@ -57,7 +57,7 @@ export function crossEntropy(
   if (hardShape) checkDType(op, target, "i32", "a class-index target");
   else checkDType(op, target, "f32", "a probability target");
   const soft = !hardShape;
-  const plan = rowPlan(op, N, C, soft ? 2 : 1);
+  const plan = rowPlan(op, C, soft ? 2 : 1);
   const rows = Tensor.empty([N], "f32", op);
   const stat = Tensor.empty([N, 2], "f32", op);
   const sumT = soft ? Tensor.empty([N], "f32", op) : null;

@@ -86,22 +86,37 @@ function mmRaw(a: Tensor, b: Tensor, ta: boolean, tb: boolean, g: Geometry): Ten
 const TILE = 16384;
 
 /**
- * Software-adapter path for one 2-D product: pack A and B into 64 KiB tiles, then one
- * `mm_ubo` dispatch per (row block, column block, k block), A and B tiles bound as uniforms.
+ * Software-adapter path for one 2-D product: pack A and B into 64 KiB tiles (each along
+ * its source's contiguous dimension), then one `mm_ubo` dispatch per (row block, column
+ * block, k block) with the two tiles bound as uniform buffers.
  */
-function packedMatmul(a: Tensor, b: Tensor, c: Tensor, M: number, N: number, K: number, ta: boolean, tb: boolean) {
-  const KC = Math.min(128, Math.ceil(K / 8) * 8);
+function packedMatmul(
+  a: Tensor,
+  b: Tensor,
+  c: Tensor,
+  M: number,
+  N: number,
+  K: number,
+  ta: boolean,
+  tb: boolean,
+) {
+  // block sizes: MC*KC and NC*KC fit a tile; MC a multiple of 16, NC of 64, KC of 4
+  const m16 = Math.ceil(M / 16) * 16;
+  const n64 = Math.ceil(N / 64) * 64;
+  let KC = Math.min(Math.ceil(K / 4) * 4, Math.floor(TILE / Math.min(Math.max(m16, n64), 128)));
+  KC = Math.max(4, Math.floor(KC / 4) * 4);
   const cap = Math.floor(TILE / KC);
-  const MC = Math.min(Math.floor(cap / 16) * 16, Math.ceil(M / 16) * 16, 512);
-  const NC = Math.min(Math.floor(cap / 64) * 64, Math.ceil(N / 64) * 64, 512);
+  const MC = Math.min(Math.floor(cap / 16) * 16, m16);
+  const NC = Math.min(Math.floor(cap / 64) * 64, n64);
   const mt = Math.ceil(M / MC);
   const nt = Math.ceil(N / NC);
   const kt = Math.ceil(K / KC);
   const pa = Tensor.empty([mt * kt * TILE], "f32", "matmul pack");
   const pb = Tensor.empty([nt * kt * TILE], "f32", "matmul pack");
+  // A is logical [M, K], stored transposed when ta; B is logical [N, K] (B^T), stored [K, N] unless tb
   pack(a, pa, M, K, MC, KC, mt, kt, ta);
   pack(b, pb, N, K, NC, KC, nt, kt, !tb);
-  const constants = { KC, MC4: MC / 4, NC4: NC / 4 };
+  const constants = { KC, MC, NC, AK: ta ? 1 : 0, BK: tb ? 0 : 1 };
   for (let i = 0; i < mt; i++) {
     for (let j = 0; j < nt; j++) {
       for (let k = 0; k < kt; k++) {
@@ -112,7 +127,7 @@ function packedMatmul(a: Tensor, b: Tensor, c: Tensor, M: number, N: number, K: 
             c,
           ],
           workgroups: [NC / 64, MC / 16],
-          params: new Params().u32(M, N, i * MC, j * NC, k === 0 ? 1 : 0, 0),
+          params: new Params().u32(M, N, i * MC, j * NC, k === 0 ? 1 : 0),
           constants,
         });
       }
@@ -122,9 +137,19 @@ function packedMatmul(a: Tensor, b: Tensor, c: Tensor, M: number, N: number, K: 
   pb.dispose();
 }
 
-/** Re-lay a logical [R, Kd] matrix (stored transposed when `tx`) into [KC][RC] tiles. */
-function pack(x: Tensor, out: Tensor, R: number, Kd: number, RC: number, KC: number, rt: number, kt: number, tx: boolean) {
-  const n = rt * kt * TILE;
+/** Re-lay a logical [R, Kd] matrix (stored [Kd, R] when `tx`) into tiles, one run per invocation. */
+function pack(
+  x: Tensor,
+  out: Tensor,
+  R: number,
+  Kd: number,
+  RC: number,
+  KC: number,
+  rt: number,
+  kt: number,
+  tx: boolean,
+) {
+  const n = rt * kt * (tx ? KC : RC);
   launch("matmul", code, "pack", {
     buffers: [x, out],
     workgroups: grid(n, 64),

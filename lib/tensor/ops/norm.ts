@@ -75,7 +75,7 @@ export function layerNorm(
     }
   }
   checkEps(op, eps, false);
-  const plan = rowPlan(op, sh.rows, sh.L, 3);
+  const plan = rowPlan(op, sh.L, 3);
   const constants = { HAS_W: weight ? 1 : 0, HAS_B: bias ? 1 : 0 };
   const y = Tensor.empty(x.shape, "f32", op);
   const mean = Tensor.empty([sh.rows], "f32", op);
@@ -86,7 +86,7 @@ export function layerNorm(
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape, "f32", `${op} backward`);
-      const bplan = rowPlan(op, sh.rows, sh.L, 2);
+      const bplan = rowPlan(op, sh.L, 2);
       rows("ln:backward", [g, x, weight ?? x, mean, rstd, dx], sh, bplan, eps, constants);
     }
     let dw: Tensor | null = null;
@@ -144,10 +144,10 @@ export function l2normalize(x: Tensor, eps = 1e-12): Tensor {
   checkEps(op, eps, true);
   const y = Tensor.empty(x.shape, "f32", op);
   const norm = Tensor.empty([sh.rows], "f32", op);
-  rows("l2:forward", [x, y, norm], sh, rowPlan(op, sh.rows, sh.L, 2), eps);
+  rows("l2:forward", [x, y, norm], sh, rowPlan(op, sh.L, 2), eps);
   record(y, op, [x], (g) => {
     const dx = Tensor.empty(x.shape, "f32", `${op} backward`);
-    rows("l2:backward", [g, x, norm, dx], sh, rowPlan(op, sh.rows, sh.L, 2), eps);
+    rows("l2:backward", [g, x, norm, dx], sh, rowPlan(op, sh.L, 2), eps);
     norm.dispose();
     return [dx];
   });

@@ -2,6 +2,8 @@
  * Reductions (shaders/reduce.wgsl): sum and mean over any axes, max over one axis
  * (gradient to the first maximal element, as PyTorch's `max(dim)`), variance with a
  * correction; and `sumTo`, which reduces a broadcast gradient back to its input's shape.
+ * Long reductions are cut into chunks whose partial results a second launch combines,
+ * for parallelism and to stay under llvmpipe's per-invocation loop cap (`LOOP_BUDGET`).
  */
 import code from "../../../shaders/reduce.wgsl" with { type: "text" };
 import { Tensor } from "../tensor.ts";
@@ -16,6 +18,11 @@ import { checkDevice, checkDType, checkRank, normAxis, stridesOf } from "../chec
  * (measured: two loops of 40 000 ran 40 000 and 25 534 times; every entry into a loop
  * costs its iterations + 1, so a loop nested in a loop of n costs n more). Kernels keep
  * each invocation's total under this budget, with a margin.
+ *
+ * @example
+ * ```ts
+ * const perPass = Math.floor(LOOP_BUDGET / 2); // elements a two-pass invocation may visit
+ * ```
  */
 export const LOOP_BUDGET = 60000;
 

@@ -1,0 +1,62 @@
+/**
+ * Training-step benchmark (issue: ViT + optimiser): the 28-px ViT preset (patch 4, dim 64,
+ * depth 4, 4 heads, 50 tokens), batch 64, forward + backward + AdamW, images/s, with the
+ * GPU time per kernel (timestamp queries) when the adapter supports them.
+ */
+import { gpuStats, runtime, sync } from "../lib/gpu/device.ts";
+import { ViT, vitConfig } from "../lib/nn/vit.ts";
+import { AdamW, paramGroups } from "../lib/optim/adamw.ts";
+import { randn } from "../lib/tensor/tensor.ts";
+import { tidy } from "../lib/tensor/scope.ts";
+import { r3, report } from "./harness.ts";
+
+/** Run the ViT training-step benchmark. */
+export async function benchTrainStep(steps = 8, profile = true): Promise<void> {
+  const B = 64;
+  const vit = new ViT(vitConfig("vit_micro_28", { dropPathRate: 0.1 }), 0);
+  const opt = new AdamW(paramGroups(vit.namedParameters(), { patchEmbedLrScale: 0.2 }), {
+    lr: 5e-4,
+    weightDecay: 0.04,
+  });
+  const x = randn([B, 1, 28, 28], { seed: 1 });
+  const target = randn([B, 64], { seed: 2 });
+  const step = () =>
+    tidy(() => {
+      const { cls } = vit.forward(x);
+      const loss = cls.sub(target).pow(2).mean();
+      loss.backward();
+      opt.step({ clip: 3 });
+      opt.zeroGrad();
+    });
+  step();
+  step();
+  await sync();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  await sync();
+  const ms = (performance.now() - t0) / steps;
+  const stats = gpuStats();
+  report({
+    name: "vit train step (28px, patch 4, dim 64, depth 4, batch 64)",
+    images_per_s: r3((B * 1000) / ms),
+    ms: r3(ms),
+    dispatches_per_step: Math.round(stats.dispatches / (steps + 2)),
+  });
+  if (profile && runtime().device.features.has("timestamp-query")) {
+    const rt = runtime();
+    rt.profile = true;
+    step();
+    await sync();
+    const times = await rt.kernelTimes();
+    rt.profile = false;
+    const total = times.reduce((a, t) => a + t.ms, 0);
+    for (const t of times.slice(0, 12)) {
+      report({
+        name: `vit train step kernel ${t.name}`,
+        ms: r3(t.ms),
+        calls: t.calls,
+        share: r3(t.ms / total),
+      });
+    }
+  }
+}

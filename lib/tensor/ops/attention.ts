@@ -1,0 +1,68 @@
+/**
+ * Fused scaled-dot-product self-attention over a fused qkv tensor (shaders/attention.wgsl):
+ * the scores, softmax and weighted sum in one kernel, and the backward in two, with no
+ * permutes: qkv [B, N, 3*H*d] in, [B, N, H*d] out (ready for the output projection).
+ */
+import code from "../../../shaders/attention.wgsl" with { type: "text" };
+import { Tensor } from "../tensor.ts";
+import { record } from "../tape.ts";
+import { grid, launch, Params } from "../launch.ts";
+import { checkDevice, checkDType } from "../check.ts";
+
+/** Output of `attention`. */
+export interface AttentionResult {
+  /** [B, N, H*d]. */
+  out: Tensor;
+  /** Softmax probabilities [B, H, N, N] (no gradient flows through them). */
+  probs: Tensor;
+}
+
+/**
+ * Multi-head attention from a fused qkv projection, as DINO's `Attention.forward`
+ * computes it (`qkv.reshape(B, N, 3, H, d)`, scores scaled by `scale`).
+ *
+ * @example
+ * ```ts
+ * const { out, probs } = attention(qkvLinear.forward(x), 4, 16 ** -0.5);
+ * ```
+ */
+export function attention(qkv: Tensor, heads: number, scale: number): AttentionResult {
+  checkDevice("attention", qkv);
+  checkDType("attention", qkv, "f32");
+  if (qkv.ndim !== 3 || qkv.shape[2] % (3 * heads)) {
+    throw new Error(
+      `attention: qkv must be [B, N, 3*heads*d] with ${heads} heads, got [${qkv.shape}]`,
+    );
+  }
+  const [B, N, C3] = qkv.shape;
+  const d = C3 / (3 * heads);
+  if (d > 128) throw new Error(`attention: head dim ${d} exceeds 128`);
+  const params = new Params().u32(B, N, heads, d).f32(scale);
+  const rows = B * heads * N;
+  const out = Tensor.empty([B, N, heads * d], "f32", "attention");
+  const probs = Tensor.empty([B, heads, N, N], "f32", "attention");
+  launch("attention", code, "forward", {
+    buffers: [qkv, out, probs],
+    workgroups: grid(rows, 64),
+    params,
+  });
+  return {
+    out: record(out, "attention", [qkv], (g) => {
+      const dS = Tensor.empty([B, heads, N, N], "f32", "attention backward");
+      const dqkv = Tensor.empty([B, N, C3], "f32", "attention backward");
+      launch("attention", code, "backward_q", {
+        buffers: [qkv, probs, g, dS, dqkv],
+        workgroups: grid(rows, 64),
+        params,
+      });
+      launch("attention", code, "backward_kv", {
+        buffers: [qkv, probs, g, dS, dqkv],
+        workgroups: grid(rows, 64),
+        params,
+      });
+      dS.dispose();
+      return [dqkv];
+    }),
+    probs,
+  };
+}
