@@ -2,6 +2,9 @@
 import { useKernels } from "../lib/gpu/device.ts";
 import { randn } from "../lib/tensor/tensor.ts";
 import { matmulRaw } from "../lib/tensor/ops/matmul.ts";
+import { softmax } from "../lib/tensor/ops/softmax.ts";
+import { layerNorm } from "../lib/tensor/ops/norm.ts";
+import { ones, zeros } from "../lib/tensor/tensor.ts";
 import { r3, report, timeIt } from "./harness.ts";
 
 /** Run the kernel benchmarks; `both` also times the kernel shape the adapter does not use. */
@@ -23,5 +26,28 @@ export async function benchKernels(both: boolean, isFallback: boolean): Promise<
       b.dispose();
     }
     useKernels(prev);
+  }
+  // row kernels: throughput in rows/s and GB/s (one read and one write of the tensor)
+  for (const [R, L] of [[4096, 256], [256, 4096], [3200, 64]]) {
+    const x = randn([R, L], { seed: 3 });
+    const ms = await timeIt(() => softmax(x).dispose());
+    report({
+      name: `softmax ${R}x${L}`,
+      ms: r3(ms),
+      rows_per_s: Math.round((R * 1000) / ms),
+      gbps: r3((8 * R * L) / ms / 1e6),
+    });
+    const w = ones([L]);
+    const b = zeros([L]);
+    const ms2 = await timeIt(() => layerNorm(x, w, b, 1e-6).dispose());
+    report({
+      name: `layernorm ${R}x${L}`,
+      ms: r3(ms2),
+      rows_per_s: Math.round((R * 1000) / ms2),
+      gbps: r3((8 * R * L) / ms2 / 1e6),
+    });
+    x.dispose();
+    w.dispose();
+    b.dispose();
   }
 }

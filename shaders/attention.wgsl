@@ -4,8 +4,10 @@
 // Layout: qkv is [B, N, 3, H, d] (the `qkv` Linear's output viewed as PyTorch reshapes
 // it); out and its gradient are [B, N, H, d] (the input of `proj`); P (probabilities) and
 // dS (score gradients) are [B, H, N, N]; dqkv has qkv's layout. Bounds: one invocation per
-// (b, h, row), row < N; any N and d. The head dimension is processed in chunks of 16 held
-// in four vec4 registers (no private arrays: on llvmpipe those cost as much as memory).
+// (b, h, block of 4 rows), rows >= N skipped; any N and d. Each invocation handles four rows
+// so every k/v (or q/g) load serves four of them, and the head dimension is processed in
+// chunks of 16 held in vec4 registers (no private arrays: on llvmpipe those cost as much as
+// memory, and memory loads dominate).
 
 override WG: u32 = 64u;
 
@@ -32,9 +34,20 @@ fn pIndex(b: u32, h: u32, i: u32, j: u32) -> u32 {
   return ((b * p.H + h) * p.N + i) * p.N + j;
 }
 
-// (b, h, row) of invocation r
+// blocks of 4 rows per (b, h)
+fn nblk() -> u32 {
+  return (p.N + 3u) / 4u;
+}
+
+// (b, h, first row) of invocation r
 fn unpack(r: u32) -> vec3u {
-  return vec3u(r / (p.N * p.H), (r / p.N) % p.H, r % p.N);
+  let nb = nblk();
+  return vec3u(r / (nb * p.H), (r / nb) % p.H, (r % nb) * 4u);
+}
+
+// row i0 + t, clamped into range (loads only; stores check `i0 + t < p.N`)
+fn rowc(i0: u32, t: u32) -> u32 {
+  return min(i0 + t, p.N - 1u);
 }
 
 struct Chunk {
@@ -62,49 +75,75 @@ fn zero16() -> Chunk {
 @group(0) @binding(3) var<storage, read_write> fP: array<f32>;
 
 fn fload(base: u32, e0: u32) -> Chunk {
-  var v: array<f32, 16>;
-  for (var t = 0u; t < 16u; t++) {
-    v[t] = select(0.0, fqkv[base + e0 + t], e0 + t < p.d);
+  let i = base + e0;
+  if (e0 + 16u <= p.d) {
+    return Chunk(vec4f(fqkv[i + 0u], fqkv[i + 1u], fqkv[i + 2u], fqkv[i + 3u]), vec4f(fqkv[i + 4u], fqkv[i + 5u], fqkv[i + 6u], fqkv[i + 7u]), vec4f(fqkv[i + 8u], fqkv[i + 9u], fqkv[i + 10u], fqkv[i + 11u]), vec4f(fqkv[i + 12u], fqkv[i + 13u], fqkv[i + 14u], fqkv[i + 15u]));
   }
-  return Chunk(vec4f(v[0], v[1], v[2], v[3]), vec4f(v[4], v[5], v[6], v[7]), vec4f(v[8], v[9], v[10], v[11]), vec4f(v[12], v[13], v[14], v[15]));
+  return Chunk(vec4f(select(0.0, fqkv[i + 0u], e0 + 0u < p.d), select(0.0, fqkv[i + 1u], e0 + 1u < p.d), select(0.0, fqkv[i + 2u], e0 + 2u < p.d), select(0.0, fqkv[i + 3u], e0 + 3u < p.d)), vec4f(select(0.0, fqkv[i + 4u], e0 + 4u < p.d), select(0.0, fqkv[i + 5u], e0 + 5u < p.d), select(0.0, fqkv[i + 6u], e0 + 6u < p.d), select(0.0, fqkv[i + 7u], e0 + 7u < p.d)), vec4f(select(0.0, fqkv[i + 8u], e0 + 8u < p.d), select(0.0, fqkv[i + 9u], e0 + 9u < p.d), select(0.0, fqkv[i + 10u], e0 + 10u < p.d), select(0.0, fqkv[i + 11u], e0 + 11u < p.d)), vec4f(select(0.0, fqkv[i + 12u], e0 + 12u < p.d), select(0.0, fqkv[i + 13u], e0 + 13u < p.d), select(0.0, fqkv[i + 14u], e0 + 14u < p.d), select(0.0, fqkv[i + 15u], e0 + 15u < p.d)));
+}
+
+fn storeOut(o: u32, e0: u32, c: Chunk) {
+  for (var t = 0u; t < 4u && e0 + t < p.d; t++) { fout[o + e0 + t] = c.x[t]; }
+  for (var t = 0u; t < 4u && e0 + 4u + t < p.d; t++) { fout[o + e0 + 4u + t] = c.y[t]; }
+  for (var t = 0u; t < 4u && e0 + 8u + t < p.d; t++) { fout[o + e0 + 8u + t] = c.z[t]; }
+  for (var t = 0u; t < 4u && e0 + 12u + t < p.d; t++) { fout[o + e0 + 12u + t] = c.w[t]; }
 }
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let r = gid.x + gid.y * nwg.x * WG;
-  if (r >= p.B * p.H * p.N) { return; }
+  if (r >= p.B * p.H * nblk()) { return; }
   let u = unpack(r);
   let b = u.x;
   let h = u.y;
-  let i = u.z;
-  // scores, accumulated over chunks of the head dimension
+  let i0 = u.z;
+  let n = min(4u, p.N - i0); // rows of this block
+  // scores of the four rows, accumulated over chunks of the head dimension
   for (var e0 = 0u; e0 < p.d; e0 += 16u) {
-    let q = fload(qkvIndex(b, i, 0u, h, 0u), e0);
+    let q0 = fload(qkvIndex(b, rowc(i0, 0u), 0u, h, 0u), e0);
+    let q1 = fload(qkvIndex(b, rowc(i0, 1u), 0u, h, 0u), e0);
+    let q2 = fload(qkvIndex(b, rowc(i0, 2u), 0u, h, 0u), e0);
+    let q3 = fload(qkvIndex(b, rowc(i0, 3u), 0u, h, 0u), e0);
     for (var j = 0u; j < p.N; j++) {
-      let s = dot16(q, fload(qkvIndex(b, j, 1u, h, 0u), e0)) * p.scale;
-      if (e0 == 0u) { fP[pIndex(b, h, i, j)] = s; } else { fP[pIndex(b, h, i, j)] += s; }
+      let k = fload(qkvIndex(b, j, 1u, h, 0u), e0);
+      let s = vec4f(dot16(q0, k), dot16(q1, k), dot16(q2, k), dot16(q3, k)) * p.scale;
+      for (var t = 0u; t < n; t++) {
+        let o = pIndex(b, h, i0 + t, j);
+        if (e0 == 0u) { fP[o] = s[t]; } else { fP[o] += s[t]; }
+      }
     }
   }
-  var mx = -3.4e38;
-  for (var j = 0u; j < p.N; j++) { mx = max(mx, fP[pIndex(b, h, i, j)]); }
-  var z = 0.0;
-  for (var j = 0u; j < p.N; j++) {
-    let w = exp(fP[pIndex(b, h, i, j)] - mx);
-    fP[pIndex(b, h, i, j)] = w;
-    z += w;
-  }
-  let inv = 1.0 / z;
-  for (var j = 0u; j < p.N; j++) { fP[pIndex(b, h, i, j)] *= inv; }
-  for (var e0 = 0u; e0 < p.d; e0 += 16u) {
-    var acc = zero16();
+  // softmax of each row, in place
+  for (var t = 0u; t < n; t++) {
+    let base = pIndex(b, h, i0 + t, 0u);
+    var mx = -3.4e38;
+    for (var j = 0u; j < p.N; j++) { mx = max(mx, fP[base + j]); }
+    var z = 0.0;
     for (var j = 0u; j < p.N; j++) {
-      acc = axpy16(fP[pIndex(b, h, i, j)], fload(qkvIndex(b, j, 2u, h, 0u), e0), acc);
+      let w = exp(fP[base + j] - mx);
+      fP[base + j] = w;
+      z += w;
     }
-    let o = outIndex(b, i, h, 0u);
-    for (var t = 0u; t < 4u && e0 + t < p.d; t++) { fout[o + e0 + t] = acc.x[t]; }
-    for (var t = 0u; t < 4u && e0 + 4u + t < p.d; t++) { fout[o + e0 + 4u + t] = acc.y[t]; }
-    for (var t = 0u; t < 4u && e0 + 8u + t < p.d; t++) { fout[o + e0 + 8u + t] = acc.z[t]; }
-    for (var t = 0u; t < 4u && e0 + 12u + t < p.d; t++) { fout[o + e0 + 12u + t] = acc.w[t]; }
+    let inv = 1.0 / z;
+    for (var j = 0u; j < p.N; j++) { fP[base + j] *= inv; }
+  }
+  // out = P v
+  for (var e0 = 0u; e0 < p.d; e0 += 16u) {
+    var a0 = zero16();
+    var a1 = zero16();
+    var a2 = zero16();
+    var a3 = zero16();
+    for (var j = 0u; j < p.N; j++) {
+      let v = fload(qkvIndex(b, j, 2u, h, 0u), e0);
+      a0 = axpy16(fP[pIndex(b, h, rowc(i0, 0u), j)], v, a0);
+      a1 = axpy16(fP[pIndex(b, h, rowc(i0, 1u), j)], v, a1);
+      a2 = axpy16(fP[pIndex(b, h, rowc(i0, 2u), j)], v, a2);
+      a3 = axpy16(fP[pIndex(b, h, rowc(i0, 3u), j)], v, a3);
+    }
+    storeOut(outIndex(b, i0, h, 0u), e0, a0);
+    if (n > 1u) { storeOut(outIndex(b, i0 + 1u, h, 0u), e0, a1); }
+    if (n > 2u) { storeOut(outIndex(b, i0 + 2u, h, 0u), e0, a2); }
+    if (n > 3u) { storeOut(outIndex(b, i0 + 3u, h, 0u), e0, a3); }
   }
 }
 
@@ -116,19 +155,19 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
 @group(0) @binding(5) var<storage, read_write> bdqkv: array<f32>;
 
 fn bload(base: u32, e0: u32) -> Chunk {
-  var v: array<f32, 16>;
-  for (var t = 0u; t < 16u; t++) {
-    v[t] = select(0.0, bqkv[base + e0 + t], e0 + t < p.d);
+  let i = base + e0;
+  if (e0 + 16u <= p.d) {
+    return Chunk(vec4f(bqkv[i + 0u], bqkv[i + 1u], bqkv[i + 2u], bqkv[i + 3u]), vec4f(bqkv[i + 4u], bqkv[i + 5u], bqkv[i + 6u], bqkv[i + 7u]), vec4f(bqkv[i + 8u], bqkv[i + 9u], bqkv[i + 10u], bqkv[i + 11u]), vec4f(bqkv[i + 12u], bqkv[i + 13u], bqkv[i + 14u], bqkv[i + 15u]));
   }
-  return Chunk(vec4f(v[0], v[1], v[2], v[3]), vec4f(v[4], v[5], v[6], v[7]), vec4f(v[8], v[9], v[10], v[11]), vec4f(v[12], v[13], v[14], v[15]));
+  return Chunk(vec4f(select(0.0, bqkv[i + 0u], e0 + 0u < p.d), select(0.0, bqkv[i + 1u], e0 + 1u < p.d), select(0.0, bqkv[i + 2u], e0 + 2u < p.d), select(0.0, bqkv[i + 3u], e0 + 3u < p.d)), vec4f(select(0.0, bqkv[i + 4u], e0 + 4u < p.d), select(0.0, bqkv[i + 5u], e0 + 5u < p.d), select(0.0, bqkv[i + 6u], e0 + 6u < p.d), select(0.0, bqkv[i + 7u], e0 + 7u < p.d)), vec4f(select(0.0, bqkv[i + 8u], e0 + 8u < p.d), select(0.0, bqkv[i + 9u], e0 + 9u < p.d), select(0.0, bqkv[i + 10u], e0 + 10u < p.d), select(0.0, bqkv[i + 11u], e0 + 11u < p.d)), vec4f(select(0.0, bqkv[i + 12u], e0 + 12u < p.d), select(0.0, bqkv[i + 13u], e0 + 13u < p.d), select(0.0, bqkv[i + 14u], e0 + 14u < p.d), select(0.0, bqkv[i + 15u], e0 + 15u < p.d)));
 }
 
 fn gload(base: u32, e0: u32) -> Chunk {
-  var v: array<f32, 16>;
-  for (var t = 0u; t < 16u; t++) {
-    v[t] = select(0.0, bg[base + e0 + t], e0 + t < p.d);
+  let i = base + e0;
+  if (e0 + 16u <= p.d) {
+    return Chunk(vec4f(bg[i + 0u], bg[i + 1u], bg[i + 2u], bg[i + 3u]), vec4f(bg[i + 4u], bg[i + 5u], bg[i + 6u], bg[i + 7u]), vec4f(bg[i + 8u], bg[i + 9u], bg[i + 10u], bg[i + 11u]), vec4f(bg[i + 12u], bg[i + 13u], bg[i + 14u], bg[i + 15u]));
   }
-  return Chunk(vec4f(v[0], v[1], v[2], v[3]), vec4f(v[4], v[5], v[6], v[7]), vec4f(v[8], v[9], v[10], v[11]), vec4f(v[12], v[13], v[14], v[15]));
+  return Chunk(vec4f(select(0.0, bg[i + 0u], e0 + 0u < p.d), select(0.0, bg[i + 1u], e0 + 1u < p.d), select(0.0, bg[i + 2u], e0 + 2u < p.d), select(0.0, bg[i + 3u], e0 + 3u < p.d)), vec4f(select(0.0, bg[i + 4u], e0 + 4u < p.d), select(0.0, bg[i + 5u], e0 + 5u < p.d), select(0.0, bg[i + 6u], e0 + 6u < p.d), select(0.0, bg[i + 7u], e0 + 7u < p.d)), vec4f(select(0.0, bg[i + 8u], e0 + 8u < p.d), select(0.0, bg[i + 9u], e0 + 9u < p.d), select(0.0, bg[i + 10u], e0 + 10u < p.d), select(0.0, bg[i + 11u], e0 + 11u < p.d)), vec4f(select(0.0, bg[i + 12u], e0 + 12u < p.d), select(0.0, bg[i + 13u], e0 + 13u < p.d), select(0.0, bg[i + 14u], e0 + 14u < p.d), select(0.0, bg[i + 15u], e0 + 15u < p.d)));
 }
 
 fn store16(base: u32, e0: u32, c: Chunk, s: f32) {
@@ -138,54 +177,92 @@ fn store16(base: u32, e0: u32, c: Chunk, s: f32) {
   for (var t = 0u; t < 4u && e0 + 12u + t < p.d; t++) { bdqkv[base + e0 + 12u + t] = c.w[t] * s; }
 }
 
-// pass 1 (per query row i): dP_ij = g_i . v_j; dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij);
+// pass 1 (per block of query rows i): dP_ij = g_i . v_j; dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij);
 // dq_i = scale * sum_j dS_ij k_j
 @compute @workgroup_size(WG)
 fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let r = gid.x + gid.y * nwg.x * WG;
-  if (r >= p.B * p.H * p.N) { return; }
+  if (r >= p.B * p.H * nblk()) { return; }
   let u = unpack(r);
   let b = u.x;
   let h = u.y;
-  let i = u.z;
+  let i0 = u.z;
+  let n = min(4u, p.N - i0);
   for (var e0 = 0u; e0 < p.d; e0 += 16u) {
-    let g = gload(outIndex(b, i, h, 0u), e0);
+    let g0 = gload(outIndex(b, rowc(i0, 0u), h, 0u), e0);
+    let g1 = gload(outIndex(b, rowc(i0, 1u), h, 0u), e0);
+    let g2 = gload(outIndex(b, rowc(i0, 2u), h, 0u), e0);
+    let g3 = gload(outIndex(b, rowc(i0, 3u), h, 0u), e0);
     for (var j = 0u; j < p.N; j++) {
-      let s = dot16(g, bload(qkvIndex(b, j, 2u, h, 0u), e0));
-      if (e0 == 0u) { bdS[pIndex(b, h, i, j)] = s; } else { bdS[pIndex(b, h, i, j)] += s; }
+      let v = bload(qkvIndex(b, j, 2u, h, 0u), e0);
+      let s = vec4f(dot16(g0, v), dot16(g1, v), dot16(g2, v), dot16(g3, v));
+      for (var t = 0u; t < n; t++) {
+        let o = pIndex(b, h, i0 + t, j);
+        if (e0 == 0u) { bdS[o] = s[t]; } else { bdS[o] += s[t]; }
+      }
     }
   }
-  var dotp = 0.0;
-  for (var j = 0u; j < p.N; j++) { dotp += bdS[pIndex(b, h, i, j)] * bP[pIndex(b, h, i, j)]; }
-  for (var j = 0u; j < p.N; j++) {
-    bdS[pIndex(b, h, i, j)] = bP[pIndex(b, h, i, j)] * (bdS[pIndex(b, h, i, j)] - dotp);
+  for (var t = 0u; t < n; t++) {
+    let base = pIndex(b, h, i0 + t, 0u);
+    var dotp = 0.0;
+    for (var j = 0u; j < p.N; j++) { dotp += bdS[base + j] * bP[base + j]; }
+    for (var j = 0u; j < p.N; j++) { bdS[base + j] = bP[base + j] * (bdS[base + j] - dotp); }
   }
   for (var e0 = 0u; e0 < p.d; e0 += 16u) {
-    var dq = zero16();
+    var d0 = zero16();
+    var d1 = zero16();
+    var d2 = zero16();
+    var d3 = zero16();
     for (var j = 0u; j < p.N; j++) {
-      dq = axpy16(bdS[pIndex(b, h, i, j)], bload(qkvIndex(b, j, 1u, h, 0u), e0), dq);
+      let k = bload(qkvIndex(b, j, 1u, h, 0u), e0);
+      d0 = axpy16(bdS[pIndex(b, h, rowc(i0, 0u), j)], k, d0);
+      d1 = axpy16(bdS[pIndex(b, h, rowc(i0, 1u), j)], k, d1);
+      d2 = axpy16(bdS[pIndex(b, h, rowc(i0, 2u), j)], k, d2);
+      d3 = axpy16(bdS[pIndex(b, h, rowc(i0, 3u), j)], k, d3);
     }
-    store16(qkvIndex(b, i, 0u, h, 0u), e0, dq, p.scale);
+    store16(qkvIndex(b, i0, 0u, h, 0u), e0, d0, p.scale);
+    if (n > 1u) { store16(qkvIndex(b, i0 + 1u, 0u, h, 0u), e0, d1, p.scale); }
+    if (n > 2u) { store16(qkvIndex(b, i0 + 2u, 0u, h, 0u), e0, d2, p.scale); }
+    if (n > 3u) { store16(qkvIndex(b, i0 + 3u, 0u, h, 0u), e0, d3, p.scale); }
   }
 }
 
-// pass 2 (per key row j): dk_j = scale * sum_i dS_ij q_i; dv_j = sum_i P_ij g_i
+// pass 2 (per block of key rows j): dk_j = scale * sum_i dS_ij q_i; dv_j = sum_i P_ij g_i
 @compute @workgroup_size(WG)
 fn backward_kv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let r = gid.x + gid.y * nwg.x * WG;
-  if (r >= p.B * p.H * p.N) { return; }
+  if (r >= p.B * p.H * nblk()) { return; }
   let u = unpack(r);
   let b = u.x;
   let h = u.y;
-  let j = u.z;
+  let j0 = u.z;
+  let n = min(4u, p.N - j0);
   for (var e0 = 0u; e0 < p.d; e0 += 16u) {
-    var dk = zero16();
-    var dv = zero16();
+    var k0 = zero16();
+    var k1 = zero16();
+    var k2 = zero16();
+    var k3 = zero16();
+    var v0 = zero16();
+    var v1 = zero16();
+    var v2 = zero16();
+    var v3 = zero16();
     for (var i = 0u; i < p.N; i++) {
-      dk = axpy16(bdS[pIndex(b, h, i, j)], bload(qkvIndex(b, i, 0u, h, 0u), e0), dk);
-      dv = axpy16(bP[pIndex(b, h, i, j)], gload(outIndex(b, i, h, 0u), e0), dv);
+      let q = bload(qkvIndex(b, i, 0u, h, 0u), e0);
+      let g = gload(outIndex(b, i, h, 0u), e0);
+      let row = pIndex(b, h, i, 0u);
+      k0 = axpy16(bdS[row + rowc(j0, 0u)], q, k0);
+      k1 = axpy16(bdS[row + rowc(j0, 1u)], q, k1);
+      k2 = axpy16(bdS[row + rowc(j0, 2u)], q, k2);
+      k3 = axpy16(bdS[row + rowc(j0, 3u)], q, k3);
+      v0 = axpy16(bP[row + rowc(j0, 0u)], g, v0);
+      v1 = axpy16(bP[row + rowc(j0, 1u)], g, v1);
+      v2 = axpy16(bP[row + rowc(j0, 2u)], g, v2);
+      v3 = axpy16(bP[row + rowc(j0, 3u)], g, v3);
     }
-    store16(qkvIndex(b, j, 1u, h, 0u), e0, dk, p.scale);
-    store16(qkvIndex(b, j, 2u, h, 0u), e0, dv, 1.0);
+    store16(qkvIndex(b, j0, 1u, h, 0u), e0, k0, p.scale);
+    store16(qkvIndex(b, j0, 2u, h, 0u), e0, v0, 1.0);
+    if (n > 1u) { store16(qkvIndex(b, j0 + 1u, 1u, h, 0u), e0, k1, p.scale); store16(qkvIndex(b, j0 + 1u, 2u, h, 0u), e0, v1, 1.0); }
+    if (n > 2u) { store16(qkvIndex(b, j0 + 2u, 1u, h, 0u), e0, k2, p.scale); store16(qkvIndex(b, j0 + 2u, 2u, h, 0u), e0, v2, 1.0); }
+    if (n > 3u) { store16(qkvIndex(b, j0 + 3u, 1u, h, 0u), e0, k3, p.scale); store16(qkvIndex(b, j0 + 3u, 2u, h, 0u), e0, v3, 1.0); }
   }
 }

@@ -29,6 +29,8 @@ struct Params {
   sb: u32,
   sc: u32,
   alpha: f32,
+  k0: u32, // this dispatch covers k in [k0, k1): llvmpipe stops loops after ~65k iterations
+  k1: u32, // per invocation, so long K is split over dispatches that accumulate (ACC = 1)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -66,7 +68,7 @@ fn mm_reg(@builtin(global_invocation_id) gid: vec3u) {
   var bv: array<f32, TN>;
   let mfull = m0 + TM <= p.M;
   let nfull = n0 + TN <= p.N;
-  for (var k = 0u; k < p.K; k++) {
+  for (var k = p.k0; k < p.k1; k++) {
     for (var i = 0u; i < TM; i++) {
       let m = min(m0 + i, p.M - 1u);
       av[i] = A[ia(b, m, k)];
@@ -102,7 +104,7 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid
   let tn = wid.x * T;
   let t = lid.y * 16u + lid.x;
   var acc: array<array<f32, 4>, 4>;
-  for (var k0 = 0u; k0 < p.K; k0 += KT) {
+  for (var k0 = p.k0; k0 < p.k1; k0 += KT) {
     // stage A[tm..tm+T, k0..k0+KT] and B[k0..k0+KT, tn..tn+T]: 1024 values each, 4 per thread
     for (var r = 0u; r < 4u; r++) {
       let e = t + r * 256u;
@@ -111,11 +113,11 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid
       let m = tm + mm;
       let k = k0 + kk;
       var va = 0.0;
-      if (m < p.M && k < p.K) { va = A[ia(b, m, k)]; }
+      if (m < p.M && k < p.k1) { va = A[ia(b, m, k)]; }
       sA[kk * T + mm] = va;
       let n = tn + mm;
       var vb = 0.0;
-      if (n < p.N && k < p.K) { vb = B[ib(b, k, n)]; }
+      if (n < p.N && k < p.k1) { vb = B[ib(b, k, n)]; }
       sB[kk * T + mm] = vb;
     }
     workgroupBarrier();

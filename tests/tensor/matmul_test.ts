@@ -146,3 +146,43 @@ Deno.test({
     assertThrows(() => c.matmul(d), "batch dims [2] and [3] differ");
   },
 });
+
+Deno.test({
+  name: "matmul: long K (past llvmpipe's per-invocation loop cap) on every kernel shape",
+  ...gpuTest,
+  fn: async () => {
+    // llvmpipe silently ends loops after ~65k iterations per invocation; K = 9000 crosses it
+    const [Z, M, N, K] = [2, 9, 7, 9000];
+    const a = randArray(Z * M * K, 21);
+    const b = randArray(Z * K * N, 22);
+    const want = refMatmul(a, b, Z, M, N, K, false, false, false, false);
+    for (const kernels of ["cpu", "gpu"] as const) {
+      const prev = useKernels(kernels);
+      try {
+        const c = matmul(
+          tensor(Float32Array.from(a), [Z, M, K]),
+          tensor(Float32Array.from(b), [Z, K, N]),
+        );
+        assertClose(
+          await c.toArray(),
+          want,
+          { atol: 2e-4, rtol: 1e-4 },
+          `${kernels} kernel, K = ${K}`,
+        );
+      } finally {
+        useKernels(prev);
+      }
+    }
+    // the packed (uniform-tile) path: one 2-D product with long K
+    const a2 = randArray(64 * K, 23);
+    const b2 = randArray(K * 32, 24);
+    const c2 = matmul(
+      tensor(Float32Array.from(a2), [64, K]),
+      tensor(Float32Array.from(b2), [K, 32]),
+    );
+    assertClose(await c2.toArray(), refMatmul(a2, b2, 1, 64, 32, K, false, false, false, false), {
+      atol: 2e-4,
+      rtol: 1e-4,
+    }, "packed path, long K");
+  },
+});

@@ -8,6 +8,8 @@ import { Tensor } from "../tensor.ts";
 import { record } from "../tape.ts";
 import { grid, launch, Params } from "../launch.ts";
 import { checkDevice, checkDType } from "../check.ts";
+import { runtime } from "../../gpu/device.ts";
+import { LOOP_BUDGET } from "./reduce.ts";
 
 /** Output of `attention`. */
 export interface AttentionResult {
@@ -36,9 +38,17 @@ export function attention(qkv: Tensor, heads: number, scale: number): AttentionR
   }
   const [B, N, C3] = qkv.shape;
   const d = C3 / (3 * heads);
-  if (d > 128) throw new Error(`attention: head dim ${d} exceeds 128`);
+  // loop iterations of one invocation (forward, the longest): llvmpipe ends loops past ~65k
+  const chunks = Math.ceil(d / 16);
+  const iters = chunks * N * 7 + 4 * (3 * N + 3) + chunks * N + 64;
+  if (runtime().info.isFallback && iters > LOOP_BUDGET) {
+    throw new Error(
+      `attention: ${N} tokens with head dim ${d} need ${iters} loop iterations per invocation, ` +
+        `more than the software adapter runs (${LOOP_BUDGET}); use fewer tokens or a GPU`,
+    );
+  }
   const params = new Params().u32(B, N, heads, d).f32(scale);
-  const rows = B * heads * N;
+  const rows = B * heads * Math.ceil(N / 4); // invocations: blocks of 4 rows
   const out = Tensor.empty([B, N, heads * d], "f32", "attention");
   const probs = Tensor.empty([B, heads, N, N], "f32", "attention");
   launch("attention", code, "forward", {

@@ -177,17 +177,15 @@ function dispatch(
     packedMatmul(a, b, c, M, N, K, ta, tb);
     return;
   }
-  const params = new Params().u32(M, N, K, batch, sa, sb, sc).f32(1);
-  const constants = { TA: ta ? 1 : 0, TB: tb ? 1 : 0 };
-  if (reg) {
-    launch("matmul", code, "mm_reg", {
-      buffers: [a, b, c],
-      workgroups: [Math.ceil(N / 64), Math.ceil(M / 64), batch],
-      params,
-      constants,
-    });
-  } else {
-    launch("matmul", code, "mm_tiled", {
+  // On a software adapter one invocation may loop at most ~65k times, so long K is split
+  // into chunks that accumulate into C (a real GPU takes K in one dispatch).
+  const fallback = runtime().info.isFallback;
+  const chunk = fallback ? 1024 : K;
+  for (let k0 = 0; k0 < K; k0 += chunk) {
+    const k1 = Math.min(K, k0 + chunk);
+    const params = new Params().u32(M, N, K, batch, sa, sb, sc).f32(1).u32(k0, k1);
+    const constants = { TA: ta ? 1 : 0, TB: tb ? 1 : 0, ACC: k0 > 0 ? 1 : 0 };
+    launch("matmul", code, reg ? "mm_reg" : "mm_tiled", {
       buffers: [a, b, c],
       workgroups: [Math.ceil(N / 64), Math.ceil(M / 64), batch],
       params,
