@@ -45,7 +45,15 @@ Deno.test({
         console.log(JSON.stringify(Array.from(await a.matmul(b).toArray())));
       `;
       const cmd = new Deno.Command(Deno.execPath(), {
-        args: ["eval", `--allow-import=127.0.0.1:${port}`, "--allow-env", "--allow-read", script],
+        args: [
+          "eval",
+          "--no-config",
+          "--no-lock",
+          `--allow-import=127.0.0.1:${port}`,
+          "--allow-env",
+          "--allow-read",
+          script,
+        ],
         env: { DENO_DIR: await Deno.makeTempDir({ prefix: "mugs-url-" }) },
         stdout: "piped",
         stderr: "piped",
