@@ -143,9 +143,9 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid
 
 // ---- packing for mm_ubo. X is a logical [R, Kd] matrix stored [R, Kd] (TX = 0) or
 // [Kd, R] (TX = 1). Output: tiles of 16384 floats, tile (r, k) at (r * q.kt + k) * 16384,
-// laid out along X's contiguous dimension so each invocation copies one contiguous run:
-// TX = 0 gives r-major tiles [RC][KC], TX = 1 gives k-major tiles [KC][RC]; zero-padded
-// past R and Kd. One invocation per tile row: q.n = tiles * (rows per tile).
+// each k-major [KC][RC] and zero-padded past R and Kd. One invocation per tile row (one k)
+// copies RC floats: contiguous reads for TX = 1, stride-Kd reads for TX = 0 (on llvmpipe a
+// load costs the same either way). q.n = tiles * KC.
 override TX: u32 = 0u;
 
 struct PackParams {
@@ -167,40 +167,29 @@ struct PackParams {
 fn pack(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 64u;
   if (i >= q.n) { return; }
-  // rows of a tile, and the length of each (contiguous) row
-  var rows = q.RC;
-  var run = q.KC;
-  if (TX == 1u) { rows = q.KC; run = q.RC; }
-  let tile = i / rows;
-  let row = i % rows;
+  let tile = i / q.KC;
+  let kk = i % q.KC;
   let rt = tile / q.kt;
-  let kt = tile % q.kt;
-  let dst = tile * 16384u + row * run;
-  if (TX == 0u) {
-    // tile row = logical row gr, k from kt*KC: contiguous in X [R, Kd]
-    let gr = rt * q.RC + row;
-    let k0 = kt * q.KC;
-    let n = select(0u, min(q.KC, q.Kd - min(k0, q.Kd)), gr < q.R);
-    for (var t = 0u; t < n; t++) { PT[dst + t] = X[gr * q.Kd + k0 + t]; }
-    for (var t = n; t < run; t++) { PT[dst + t] = 0.0; }
-  } else {
-    // tile row = k index gk, r from rt*RC: contiguous in X [Kd, R]
-    let gk = kt * q.KC + row;
-    let r0 = rt * q.RC;
-    let n = select(0u, min(q.RC, q.R - min(r0, q.R)), gk < q.Kd);
+  let gk = (tile % q.kt) * q.KC + kk;
+  let r0 = rt * q.RC;
+  let dst = tile * 16384u + kk * q.RC;
+  let n = select(0u, min(q.RC, q.R - min(r0, q.R)), gk < q.Kd);
+  if (TX == 1u) {
     for (var t = 0u; t < n; t++) { PT[dst + t] = X[gk * q.R + r0 + t]; }
-    for (var t = n; t < run; t++) { PT[dst + t] = 0.0; }
+  } else {
+    for (var t = 0u; t < n; t++) { PT[dst + t] = X[(r0 + t) * q.Kd + gk]; }
   }
+  for (var t = n; t < q.RC; t++) { PT[dst + t] = 0.0; }
 }
 
-// ---- mm_ubo: C[m0.., n0..] (+)= A_tile B_tile over KC k-steps; invocation (x, y) owns rows
-// m0 + 8y .. +8 and columns n0 + 8x .. +8. Workgroup 8 x 2. AK / BK say whether the A / B
-// tile is k-major ([KC][MC], from `pack` with TX = 1) or row-major ([MC][KC], TX = 0).
+// ---- mm_ubo: C[m0.., n0..] (+)= A B over up to 2 * KC k-steps: the A and B tiles of one k
+// block in uniform windows A0/B0, and (u.two = 1) those of the next block in A1/B1.
+// Invocation (x, y) owns rows m0 + 8y .. +8 and columns n0 + 8x .. +8; workgroup 8 x 2.
+// With BIAS = 1 the first block adds bias[n] (a fused Linear).
 override KC: u32 = 128u;
 override MC: u32 = 128u;
 override NC: u32 = 128u;
-override AK: u32 = 1u;
-override BK: u32 = 1u;
+override BIAS: u32 = 0u;
 
 struct UboParams {
   M: u32,
@@ -208,72 +197,75 @@ struct UboParams {
   m0: u32,
   n0: u32,
   first: u32, // 1: overwrite C, 0: accumulate
+  two: u32,   // 1: a second k block is bound (A1, B1)
 }
 
 @group(0) @binding(0) var<uniform> u: UboParams;
-@group(0) @binding(1) var<uniform> At: array<vec4f, 4096>;
-@group(0) @binding(2) var<uniform> Bt: array<vec4f, 4096>;
-@group(0) @binding(3) var<storage, read_write> Cu: array<f32>;
+@group(0) @binding(1) var<uniform> A0: array<vec4f, 4096>;
+@group(0) @binding(2) var<uniform> B0: array<vec4f, 4096>;
+@group(0) @binding(3) var<uniform> A1: array<vec4f, 4096>;
+@group(0) @binding(4) var<uniform> B1: array<vec4f, 4096>;
+@group(0) @binding(5) var<storage, read_write> Cu: array<f32>;
+@group(0) @binding(6) var<storage, read> bias: array<f32>;
 
-fn ua(i: u32) -> f32 {
-  return At[i / 4u][i % 4u];
+// the 8x8 block of one invocation: acc[i] covers row i, columns 0..3 (.a) and 4..7 (.b)
+struct Acc {
+  a0: vec4f, b0: vec4f, a1: vec4f, b1: vec4f, a2: vec4f, b2: vec4f, a3: vec4f, b3: vec4f,
+  a4: vec4f, b4: vec4f, a5: vec4f, b5: vec4f, a6: vec4f, b6: vec4f, a7: vec4f, b7: vec4f,
 }
 
-fn ub(i: u32) -> f32 {
-  return Bt[i / 4u][i % 4u];
-}
-
-// rows m..m+3 of A at step k
-fn a4(m: u32, k: u32) -> vec4f {
-  if (AK == 1u) { return At[(k * MC + m) / 4u]; }
-  return vec4f(ua(m * KC + k), ua((m + 1u) * KC + k), ua((m + 2u) * KC + k), ua((m + 3u) * KC + k));
-}
-
-// columns n..n+3 of B at step k
-fn b4(n: u32, k: u32) -> vec4f {
-  if (BK == 1u) { return Bt[(k * NC + n) / 4u]; }
-  return vec4f(ub(n * KC + k), ub((n + 1u) * KC + k), ub((n + 2u) * KC + k), ub((n + 3u) * KC + k));
+// one k step: rows r0 (rows 0..3) and r1 (rows 4..7) of A, columns c0, c1 of B
+fn fma8(c: Acc, r0: vec4f, r1: vec4f, c0: vec4f, c1: vec4f) -> Acc {
+  return Acc(
+    fma(vec4f(r0.x), c0, c.a0), fma(vec4f(r0.x), c1, c.b0),
+    fma(vec4f(r0.y), c0, c.a1), fma(vec4f(r0.y), c1, c.b1),
+    fma(vec4f(r0.z), c0, c.a2), fma(vec4f(r0.z), c1, c.b2),
+    fma(vec4f(r0.w), c0, c.a3), fma(vec4f(r0.w), c1, c.b3),
+    fma(vec4f(r1.x), c0, c.a4), fma(vec4f(r1.x), c1, c.b4),
+    fma(vec4f(r1.y), c0, c.a5), fma(vec4f(r1.y), c1, c.b5),
+    fma(vec4f(r1.z), c0, c.a6), fma(vec4f(r1.z), c1, c.b6),
+    fma(vec4f(r1.w), c0, c.a7), fma(vec4f(r1.w), c1, c.b7),
+  );
 }
 
 fn put(m: u32, n: u32, v: vec4f) {
+  if (m >= u.M) { return; }
   for (var j = 0u; j < 4u; j++) {
-    if (m < u.M && n + j < u.N) {
+    if (n + j < u.N) {
       let o = m * u.N + n + j;
-      if (u.first == 1u) { Cu[o] = v[j]; } else { Cu[o] = Cu[o] + v[j]; }
+      var x = v[j];
+      if (BIAS == 1u && u.first == 1u) { x += bias[n + j]; }
+      if (u.first == 1u) { Cu[o] = x; } else { Cu[o] = Cu[o] + x; }
     }
   }
 }
 
 @compute @workgroup_size(8, 2)
 fn mm_ubo(@builtin(global_invocation_id) gid: vec3u) {
-  let ml = gid.y * 8u; // first of this invocation's 8 rows within the tile
-  let nl = gid.x * 8u; // first of its 8 columns
-  var c00 = vec4f(0.0); var c01 = vec4f(0.0); var c10 = vec4f(0.0); var c11 = vec4f(0.0);
-  var c20 = vec4f(0.0); var c21 = vec4f(0.0); var c30 = vec4f(0.0); var c31 = vec4f(0.0);
-  var c40 = vec4f(0.0); var c41 = vec4f(0.0); var c50 = vec4f(0.0); var c51 = vec4f(0.0);
-  var c60 = vec4f(0.0); var c61 = vec4f(0.0); var c70 = vec4f(0.0); var c71 = vec4f(0.0);
+  let ta = gid.y * 2u; // vec4 index of this invocation's 8 rows in a k-row of an A tile
+  let tb = gid.x * 2u; // vec4 index of its 8 columns in a k-row of a B tile
+  let z = vec4f(0.0);
+  var c = Acc(z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z);
   for (var k = 0u; k < KC; k++) {
-    let a0 = a4(ml, k);
-    let a1 = a4(ml + 4u, k);
-    let b0 = b4(nl, k);
-    let b1 = b4(nl + 4u, k);
-    c00 = fma(vec4f(a0.x), b0, c00); c01 = fma(vec4f(a0.x), b1, c01);
-    c10 = fma(vec4f(a0.y), b0, c10); c11 = fma(vec4f(a0.y), b1, c11);
-    c20 = fma(vec4f(a0.z), b0, c20); c21 = fma(vec4f(a0.z), b1, c21);
-    c30 = fma(vec4f(a0.w), b0, c30); c31 = fma(vec4f(a0.w), b1, c31);
-    c40 = fma(vec4f(a1.x), b0, c40); c41 = fma(vec4f(a1.x), b1, c41);
-    c50 = fma(vec4f(a1.y), b0, c50); c51 = fma(vec4f(a1.y), b1, c51);
-    c60 = fma(vec4f(a1.z), b0, c60); c61 = fma(vec4f(a1.z), b1, c61);
-    c70 = fma(vec4f(a1.w), b0, c70); c71 = fma(vec4f(a1.w), b1, c71);
+    let ia = k * (MC / 4u) + ta;
+    let ib = k * (NC / 4u) + tb;
+    c = fma8(c, A0[ia], A0[ia + 1u], B0[ib], B0[ib + 1u]);
   }
-  let m = u.m0 + ml;
-  let n = u.n0 + nl;
-  put(m, n, c00); put(m, n + 4u, c01);
-  put(m + 1u, n, c10); put(m + 1u, n + 4u, c11);
-  put(m + 2u, n, c20); put(m + 2u, n + 4u, c21);
-  put(m + 3u, n, c30); put(m + 3u, n + 4u, c31);
-  put(m + 4u, n, c40); put(m + 4u, n + 4u, c41);
-  put(m + 5u, n, c50); put(m + 5u, n + 4u, c51);
-  put(m + 6u, n, c60); put(m + 6u, n + 4u, c61);
-  put(m + 7u, n, c70); put(m + 7u, n + 4u, c71);
+  if (u.two == 1u) {
+    for (var k = 0u; k < KC; k++) {
+      let ia = k * (MC / 4u) + ta;
+      let ib = k * (NC / 4u) + tb;
+      c = fma8(c, A1[ia], A1[ia + 1u], B1[ib], B1[ib + 1u]);
+    }
+  }
+  let m = u.m0 + gid.y * 8u;
+  let n = u.n0 + gid.x * 8u;
+  put(m, n, c.a0); put(m, n + 4u, c.b0);
+  put(m + 1u, n, c.a1); put(m + 1u, n + 4u, c.b1);
+  put(m + 2u, n, c.a2); put(m + 2u, n + 4u, c.b2);
+  put(m + 3u, n, c.a3); put(m + 3u, n + 4u, c.b3);
+  put(m + 4u, n, c.a4); put(m + 4u, n + 4u, c.b4);
+  put(m + 5u, n, c.a5); put(m + 5u, n + 4u, c.b5);
+  put(m + 6u, n, c.a6); put(m + 6u, n + 4u, c.b6);
+  put(m + 7u, n, c.a7); put(m + 7u, n + 4u, c.b7);
 }

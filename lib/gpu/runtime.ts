@@ -112,7 +112,7 @@ export class Runtime {
    */
   dispatch(
     k: Kernel,
-    buffers: (GPUBuffer | GPUBufferBinding)[],
+    buffers: (GPUBuffer | GPUBufferBinding | null)[],
     workgroups: [number, number?, number?],
     params?: ArrayBuffer | ArrayBufferView,
   ): void {
@@ -141,6 +141,7 @@ export class Runtime {
     }
     for (let i = 0; i < buffers.length; i++) {
       const b = buffers[i];
+      if (!b) continue; // a binding number the entry point does not use
       entries.push({ binding: i + 1, resource: "buffer" in b ? b : { buffer: b } });
     }
     const bind = this.device.createBindGroup({ layout: k.pipeline.getBindGroupLayout(0), entries });

@@ -32,7 +32,9 @@ export class Attention extends Module {
   /** x [B, N, C] -> [B, N, C]; with `returnAttention`, also the softmax maps [B, H, N, N]. */
   forward(x: Tensor, returnAttention = false): { out: Tensor; attn?: Tensor } {
     // qkv(x) viewed as [B, N, 3, H, d]; softmax(q k^T * scale) v, fused in one kernel
-    const { out, probs } = attention(this.qkv.forward(x), this.heads, this.scale);
+    const { out, probs } = attention(this.qkv.forward(x), this.heads, this.scale, {
+      probs: returnAttention,
+    });
     return { out: this.proj.forward(out), attn: returnAttention ? probs : undefined };
   }
 }

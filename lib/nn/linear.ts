@@ -3,6 +3,7 @@ import { Module } from "./module.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { Generator } from "../tensor/rng.ts";
 import { constant, truncNormal } from "./init.ts";
+import { linear } from "../tensor/ops/matmul.ts";
 
 /** Options of `Linear`. */
 export interface LinearOptions {
@@ -39,8 +40,7 @@ export class Linear extends Module {
     }
     const lead = x.shape.slice(0, -1);
     const x2 = x.ndim === 2 ? x : x.reshape(-1, this.inFeatures);
-    let y = x2.matmul(this.weight, { transB: true });
-    if (this.bias) y = y.add(this.bias);
+    const y = linear(x2, this.weight, this.bias); // x W^T + b, bias fused where it pays
     return x.ndim === 2 ? y : y.reshape([...lead, this.outFeatures]);
   }
 }

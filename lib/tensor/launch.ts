@@ -6,6 +6,22 @@
 import { runtime } from "../gpu/device.ts";
 import type { Tensor } from "./tensor.ts";
 
+/**
+ * Loop iterations one invocation may run in all. llvmpipe (the CI adapter) caps the
+ * loop iterations of a shader invocation at 65 535 and then silently leaves every loop,
+ * with no error: the results are just wrong (measured: two loops of 40 000 ran 40 000
+ * and 25 534 times; all loops of an invocation count together, and every entry into a
+ * loop costs its iterations + 1, so a loop nested in a loop of n costs n more). Real
+ * GPUs have no such cap. Kernels keep each invocation's total under this budget, with a
+ * margin, for every size their op accepts.
+ *
+ * @example
+ * ```ts
+ * const perPass = Math.floor(LOOP_BUDGET / 2); // elements a two-pass invocation may visit
+ * ```
+ */
+export const LOOP_BUDGET = 60000;
+
 /** Builds a uniform block: 4-byte scalars, then 16-byte aligned `array<vec4u, N>` fields. */
 export class Params {
   #u = new Uint32Array(64);
@@ -61,8 +77,8 @@ export function grid(n: number, wg = 256): [number, number] {
 
 /** Options of one launch. */
 export interface Launch {
-  /** Buffers, tensors or buffer windows bound at bindings 1..n. */
-  buffers: (Tensor | GPUBuffer | GPUBufferBinding)[];
+  /** Buffers, tensors or buffer windows bound at bindings 1..n (null: binding unused). */
+  buffers: (Tensor | GPUBuffer | GPUBufferBinding | null)[];
   workgroups: [number, number?, number?];
   params?: Params;
   constants?: Record<string, number>;
@@ -72,8 +88,9 @@ export interface Launch {
 export function launch(name: string, code: string, entry: string, o: Launch): void {
   const rt = runtime();
   const k = rt.kernel(name, code, entry, o.constants ?? {});
+  // a null entry leaves its binding number unused
   const bufs = o.buffers.map((
     b,
-  ) => ("storage" in b ? b.buffer : b)) as (GPUBuffer | GPUBufferBinding)[];
+  ) => (b && "storage" in b ? b.buffer : b)) as (GPUBufferBinding | GPUBuffer | null)[];
   rt.dispatch(k, bufs, o.workgroups, o.params?.bytes());
 }

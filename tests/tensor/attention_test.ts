@@ -38,7 +38,19 @@ Deno.test({
   name: "attention: fused forward and backward against float64 on odd sizes",
   ...gpuTest,
   fn: async () => {
-    for (const [B, N, H, d] of [[1, 1, 1, 1], [2, 7, 3, 5], [3, 13, 2, 16], [2, 50, 4, 16]]) {
+    for (
+      const [B, N, H, d] of [
+        [1, 1, 1, 1],
+        [2, 7, 3, 5],
+        [3, 13, 2, 16],
+        [2, 50, 4, 16],
+        [2, 9, 2, 40],
+        [1, 17, 2, 64],
+        [1, 5, 1, 80],
+        [8, 50, 4, 16],
+      ]
+    ) {
+      // the last spans two uniform windows (16 pairs of 50 rows each per window)
       const scale = d ** -0.5;
       // forward and probabilities: f32 exp/sum, ~1e-6 relative
       await checkOp(`attention B${B} N${N} H${H} d${d}`, {
@@ -51,9 +63,11 @@ Deno.test({
         maxGradChecks: 120,
       });
       const data = randArray(B * N * 3 * H * d, 4, -2, 2);
-      const { probs } = attention(tensor(Float32Array.from(data), [B, N, 3 * H * d]), H, scale);
+      const { probs } = attention(tensor(Float32Array.from(data), [B, N, 3 * H * d]), H, scale, {
+        probs: true,
+      });
       assertClose(
-        await probs.toArray(),
+        await probs!.toArray(),
         ref(data, B, N, H, d, scale).P,
         { atol: 1e-6, rtol: 1e-5 },
         "probabilities",

@@ -1,7 +1,7 @@
 import { assertClose, assertThrows, checkOp, gpuTest, randArray, setup } from "../helpers.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
 import { useKernels } from "../../lib/gpu/device.ts";
-import { matmul } from "../../lib/tensor/ops/matmul.ts";
+import { linear, matmul } from "../../lib/tensor/ops/matmul.ts";
 
 await setup();
 
@@ -184,5 +184,31 @@ Deno.test({
       atol: 2e-4,
       rtol: 1e-4,
     }, "packed path, long K");
+  },
+});
+
+Deno.test({
+  name: "matmul: linear (x W^T + b, bias fused in the epilogue) forward/backward",
+  ...gpuTest,
+  fn: async () => {
+    // small products take the plain path; 70x64x60 takes the packed one with the fused bias
+    for (const [R, O, I] of [[7, 5, 3], [70, 64, 60], [130, 65, 257]]) {
+      await checkOp(`linear ${R}x${I} -> ${O}`, {
+        inputs: [{ shape: [R, I] }, { shape: [O, I] }, { shape: [O] }],
+        gpu: (x, w, b) => linear(x, w, b),
+        ref: (x, w, b) => {
+          const y = refMatmul(x, w, 1, R, O, I, false, true, false, false);
+          return y.map((v, i) => v + b[i % O]);
+        },
+        fwd: { atol: 1e-5, rtol: 1e-5 },
+        bwd: { atol: 1e-3, rtol: 1e-3 },
+        eps: 1e-3,
+        maxGradChecks: 60,
+      });
+    }
+    assertThrows(
+      () => linear(tensor(new Float32Array(6), [2, 3]), tensor(new Float32Array(8), [2, 4])),
+      "linear: input [2,3] and weight [2,4] do not match",
+    );
   },
 });

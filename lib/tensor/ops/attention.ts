@@ -15,8 +15,104 @@ import { LOOP_BUDGET } from "./reduce.ts";
 export interface AttentionResult {
   /** [B, N, H*d]. */
   out: Tensor;
-  /** Softmax probabilities [B, H, N, N] (no gradient flows through them). */
-  probs: Tensor;
+  /** Softmax probabilities [B, H, N, N] (no gradient flows through them); absent unless asked for on a software adapter. */
+  probs?: Tensor;
+}
+
+interface WindowPlan {
+  DP: number;
+  RS: number;
+  PW: number;
+  windows: number;
+}
+
+/** Uniform-window layout for the software-adapter kernels, or null when a pair's rows do not fit 64 KiB. */
+function windowPlan(BH: number, N: number, d: number): WindowPlan | null {
+  if (d > 64) return null;
+  const DP = Math.ceil(d / 16) * 16;
+  const RS = DP + 4;
+  const PW = Math.floor(16384 / (N * RS));
+  if (PW < 1) return null;
+  return { DP, RS, PW, windows: Math.ceil(BH / PW) };
+}
+
+const TILE = 16384;
+
+/**
+ * Software-adapter attention: k, v (and for the backward q, g) re-laid out into 64 KiB
+ * windows bound as uniform buffers; online softmax, probabilities recomputed in the backward.
+ */
+function windowed(
+  qkv: Tensor,
+  B: number,
+  N: number,
+  H: number,
+  d: number,
+  scale: number,
+  w: WindowPlan,
+): AttentionResult {
+  const BH = B * H;
+  const constants = { D16: w.DP / 16 };
+  const params = (src: number, pair0: number) =>
+    new Params().u32(BH, N, H, d, w.RS, w.PW, pair0, src).f32(scale);
+  const pack = (src: Tensor, which: number, stats: Tensor) => {
+    const out = Tensor.empty([w.windows * TILE], "f32", "attention pack");
+    launch("attention", code, "pack_rows", {
+      buffers: [src, out, stats],
+      workgroups: grid(BH * N, 64),
+      params: params(which, 0),
+    });
+    return out;
+  };
+  const window = (t: Tensor, i: number) => ({
+    buffer: t.buffer,
+    offset: i * TILE * 4,
+    size: TILE * 4,
+  });
+  const stats = Tensor.empty([BH * N * 3], "f32", "attention");
+  const k = pack(qkv, 1, qkv);
+  const v = pack(qkv, 2, qkv);
+  const out = Tensor.empty([B, N, H * d], "f32", "attention");
+  for (let i = 0; i < w.windows; i++) {
+    launch("attention", code, "forward_win", {
+      buffers: [window(k, i), window(v, i), qkv, null, out, stats],
+      workgroups: grid(w.PW * N, 64),
+      params: params(0, i * w.PW),
+      constants,
+    });
+  }
+  const release = () => {
+    k.dispose();
+    v.dispose();
+    stats.dispose();
+  };
+  const rec = record(out, "attention", [qkv], (g) => {
+    const dqkv = Tensor.empty([B, N, 3 * H * d], "f32", "attention backward");
+    for (let i = 0; i < w.windows; i++) {
+      launch("attention", code, "backward_q_win", {
+        buffers: [window(k, i), window(v, i), qkv, g, dqkv, stats],
+        workgroups: grid(w.PW * N, 64),
+        params: params(0, i * w.PW),
+        constants,
+      });
+    }
+    const q = pack(qkv, 0, stats);
+    const gp = pack(g, 3, stats);
+    for (let i = 0; i < w.windows; i++) {
+      launch("attention", code, "backward_kv_win", {
+        buffers: [window(q, i), window(gp, i), qkv, null, dqkv, null],
+        workgroups: grid(w.PW * N, 64),
+        params: params(0, i * w.PW),
+        constants,
+      });
+    }
+    q.dispose();
+    gp.dispose();
+    release();
+    return [dqkv];
+  });
+  if (!rec.node) release(); // no backward will come: free the saved windows now
+  return { out: rec };
 }
 
 /**
@@ -28,7 +124,12 @@ export interface AttentionResult {
  * const { out, probs } = attention(qkvLinear.forward(x), 4, 16 ** -0.5);
  * ```
  */
-export function attention(qkv: Tensor, heads: number, scale: number): AttentionResult {
+export function attention(
+  qkv: Tensor,
+  heads: number,
+  scale: number,
+  opts: { probs?: boolean } = {},
+): AttentionResult {
   checkDevice("attention", qkv);
   checkDType("attention", qkv, "f32");
   if (qkv.ndim !== 3 || qkv.shape[2] % (3 * heads)) {
@@ -47,6 +148,8 @@ export function attention(qkv: Tensor, heads: number, scale: number): AttentionR
         `more than the software adapter runs (${LOOP_BUDGET}); use fewer tokens or a GPU`,
     );
   }
+  const win = !opts.probs && runtime().info.kernels === "cpu" ? windowPlan(B * heads, N, d) : null;
+  if (win) return windowed(qkv, B, N, heads, d, scale, win);
   const params = new Params().u32(B, N, heads, d).f32(scale);
   const rows = B * heads * Math.ceil(N / 4); // invocations: blocks of 4 rows
   const out = Tensor.empty([B, N, heads * d], "f32", "attention");

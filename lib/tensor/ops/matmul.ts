@@ -13,6 +13,8 @@ import { record } from "../tape.ts";
 import { grid, launch, Params } from "../launch.ts";
 import { checkDevice, checkDType } from "../check.ts";
 import { sumTo } from "./reduce.ts";
+import { add } from "./elementwise.ts";
+import { noGrad } from "../tape.ts";
 
 /** Transpose flags for `matmul`. */
 export interface MatmulOptions {
@@ -86,9 +88,9 @@ function mmRaw(a: Tensor, b: Tensor, ta: boolean, tb: boolean, g: Geometry): Ten
 const TILE = 16384;
 
 /**
- * Software-adapter path for one 2-D product: pack A and B into 64 KiB tiles (each along
- * its source's contiguous dimension), then one `mm_ubo` dispatch per (row block, column
- * block, k block) with the two tiles bound as uniform buffers.
+ * Software-adapter path for one 2-D product: pack A and B into k-major 64 KiB tiles, then
+ * one `mm_ubo` dispatch per (row block, column block, pair of k blocks), the tiles bound as
+ * uniform buffers. `bias` (length N) is added in the epilogue when given.
  */
 function packedMatmul(
   a: Tensor,
@@ -99,6 +101,7 @@ function packedMatmul(
   K: number,
   ta: boolean,
   tb: boolean,
+  bias?: Tensor,
 ) {
   // block sizes: MC*KC and NC*KC fit a tile; MC a multiple of 16, NC of 64, KC of 4
   const m16 = Math.ceil(M / 16) * 16;
@@ -116,18 +119,28 @@ function packedMatmul(
   // A is logical [M, K], stored transposed when ta; B is logical [N, K] (B^T), stored [K, N] unless tb
   pack(a, pa, M, K, MC, KC, mt, kt, ta);
   pack(b, pb, N, K, NC, KC, nt, kt, !tb);
-  const constants = { KC, MC, NC, AK: ta ? 1 : 0, BK: tb ? 0 : 1 };
+  const constants = { KC, MC, NC, BIAS: bias ? 1 : 0 };
+  const win = (t: Tensor, i: number) => ({
+    buffer: t.buffer,
+    offset: i * TILE * 4,
+    size: TILE * 4,
+  });
   for (let i = 0; i < mt; i++) {
     for (let j = 0; j < nt; j++) {
-      for (let k = 0; k < kt; k++) {
+      for (let k = 0; k < kt; k += 2) {
+        const two = k + 1 < kt;
+        const k2 = two ? k + 1 : k; // an unused second window still needs a valid binding
         launch("matmul", code, "mm_ubo", {
           buffers: [
-            { buffer: pa.buffer, offset: (i * kt + k) * TILE * 4, size: TILE * 4 },
-            { buffer: pb.buffer, offset: (j * kt + k) * TILE * 4, size: TILE * 4 },
+            win(pa, i * kt + k),
+            win(pb, j * kt + k),
+            win(pa, i * kt + k2),
+            win(pb, j * kt + k2),
             c,
-          ],
+            bias ?? pa,
+          ], // (binding 6 must be bound even when unused)
           workgroups: [NC / 64, MC / 16],
-          params: new Params().u32(M, N, i * MC, j * NC, k === 0 ? 1 : 0),
+          params: new Params().u32(M, N, i * MC, j * NC, k === 0 ? 1 : 0, two ? 1 : 0),
           constants,
         });
       }
@@ -137,7 +150,12 @@ function packedMatmul(
   pb.dispose();
 }
 
-/** Re-lay a logical [R, Kd] matrix (stored [Kd, R] when `tx`) into tiles, one run per invocation. */
+/** Whether a 2-D product is large enough for the packed software path to pay. */
+function usePacked(M: number, N: number, K: number): boolean {
+  return M >= 16 && N >= 16 && M * N * K >= 1 << 18;
+}
+
+/** Re-lay a logical [R, Kd] matrix (stored [Kd, R] when `tx`) into k-major tiles. */
 function pack(
   x: Tensor,
   out: Tensor,
@@ -149,7 +167,7 @@ function pack(
   kt: number,
   tx: boolean,
 ) {
-  const n = rt * kt * (tx ? KC : RC);
+  const n = rt * kt * KC;
   launch("matmul", code, "pack", {
     buffers: [x, out],
     workgroups: grid(n, 64),
@@ -173,7 +191,7 @@ function dispatch(
   tb: boolean,
 ) {
   const reg = runtime().info.kernels === "cpu";
-  if (reg && batch === 1 && M >= 16 && N >= 16 && M * N * K >= 1 << 18) {
+  if (reg && batch === 1 && usePacked(M, N, K)) {
     packedMatmul(a, b, c, M, N, K, ta, tb);
     return;
   }
@@ -251,4 +269,51 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     }
     return [da, db];
   });
+}
+
+/**
+ * A fused linear layer on rows: `x @ w^T + b` with PyTorch's `[out, in]` weight layout
+ * (x [R, in], w [out, in], b [out]). On a software adapter the bias is added in the
+ * matmul's epilogue instead of a separate pass over the output.
+ *
+ * @example
+ * ```ts
+ * const y = linear(x, fc.weight, fc.bias); // [R, out]
+ * ```
+ */
+export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
+  checkDevice("linear", x, w, ...(b ? [b] : []));
+  if (x.ndim !== 2 || w.ndim !== 2 || x.shape[1] !== w.shape[1]) {
+    throw new Error(
+      `linear: input [${x.shape}] and weight [${w.shape}] do not match (want [R, in] and [out, in])`,
+    );
+  }
+  const [R, I] = x.shape;
+  const O = w.shape[0];
+  if (b && (b.ndim !== 1 || b.shape[0] !== O)) {
+    throw new Error(`linear: bias [${b.shape}] does not match weight [${w.shape}] (want [${O}])`);
+  }
+  const fused = b && runtime().info.kernels === "cpu" && usePacked(R, O, I);
+  let out: Tensor;
+  if (fused) {
+    out = Tensor.empty([R, O], "f32", "linear");
+    packedMatmul(x, w, out, R, O, I, false, true, b);
+  } else {
+    const y = matmulRaw(x, w, false, true);
+    if (!b) out = y;
+    else {
+      out = noGradAdd(y, b);
+      y.dispose();
+    }
+  }
+  const inputs = b ? [x, w, b] : [x, w];
+  return record(out, "linear", inputs, (g) => [
+    x.requiresGrad ? matmulRaw(g, w, false, false) : null, // dx = g W
+    w.requiresGrad ? matmulRaw(g, x, true, false) : null, // dW = g^T x
+    b && b.requiresGrad ? sumTo(g, [O]) : null, // db = sum over rows
+  ]);
+}
+
+function noGradAdd(y: Tensor, b: Tensor): Tensor {
+  return noGrad(() => add(y, b));
 }
