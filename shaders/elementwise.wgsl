@@ -221,3 +221,16 @@ fn expand(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   if (i >= p.n) { return; }
   eo[i] = p.alpha * ex[offsets(i).x];
 }
+
+// ---- residual with a per-sample scale (stochastic depth): out[i] = x[i] + s[i / inner] * y[i]
+@group(0) @binding(1) var<storage, read> rx: array<f32>;
+@group(0) @binding(2) var<storage, read> ry: array<f32>;
+@group(0) @binding(3) var<storage, read> rs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ro: array<f32>;
+
+@compute @workgroup_size(WG)
+fn residual(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n) { return; }
+  ro[i] = rx[i] + rs[i / p.inner] * ry[i];
+}

@@ -4,6 +4,7 @@
  * `DropPath` drops whole residual branches per sample in training (stochastic depth).
  */
 import { Module } from "./module.ts";
+import { residual } from "../tensor/ops/elementwise.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { Generator } from "../tensor/rng.ts";
 import { LayerNorm } from "./layernorm.ts";
@@ -24,14 +25,25 @@ export class DropPath extends Module {
     }
   }
 
+  /** Per-sample branch scales: 0 with probability p, else 1/(1-p); null when inactive. */
+  mask(batch: number): Tensor | null {
+    if (!this.training || this.p === 0) return null;
+    const keep = 1 - this.p;
+    const mask = new Float32Array(batch);
+    for (let i = 0; i < batch; i++) mask[i] = this.gen.uniform() < keep ? 1 / keep : 0;
+    return tensor(mask, [batch]);
+  }
+
   /** Zero each sample's branch with probability p, scale survivors by 1/(1-p). */
   forward(x: Tensor): Tensor {
-    if (!this.training || this.p === 0) return x;
-    const B = x.shape[0];
-    const keep = 1 - this.p;
-    const mask = new Float32Array(B);
-    for (let i = 0; i < B; i++) mask[i] = this.gen.uniform() < keep ? 1 / keep : 0;
-    return x.mul(tensor(mask, [B, ...x.shape.slice(1).map(() => 1)]));
+    const m = this.mask(x.shape[0]);
+    return m ? x.mul(m.reshape([x.shape[0], ...x.shape.slice(1).map(() => 1)])) : x;
+  }
+
+  /** `x + drop_path(branch)` in one pass. */
+  add(x: Tensor, branch: Tensor): Tensor {
+    const m = this.mask(x.shape[0]);
+    return m ? residual(x, branch, m) : x.add(branch);
   }
 }
 
@@ -84,8 +96,8 @@ export class Block extends Module {
 
   forward(x: Tensor, returnAttention = false): { out: Tensor; attn?: Tensor } {
     const a = this.attn.forward(this.norm1.forward(x), returnAttention);
-    x = x.add(this.dropPath.forward(a.out));
-    x = x.add(this.dropPath.forward(this.mlp.forward(this.norm2.forward(x))));
+    x = this.dropPath.add(x, a.out);
+    x = this.dropPath.add(x, this.mlp.forward(this.norm2.forward(x)));
     return { out: x, attn: a.attn };
   }
 }

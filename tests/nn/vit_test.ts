@@ -13,6 +13,8 @@ import { toHost } from "../../lib/io/weights.ts";
 import { serializeSafetensors } from "../../lib/io/safetensors.ts";
 import { vitForward, type Weights } from "./reference.ts";
 import { Linear } from "../../lib/nn/linear.ts";
+import { DropPath } from "../../lib/nn/block.ts";
+import { Generator } from "../../lib/tensor/rng.ts";
 import { linear } from "./reference.ts";
 
 await setup();
@@ -269,5 +271,36 @@ Deno.test({
     }
     assert(msg.includes("'norm.weight' has shape [9]"), `error was: ${msg}`);
     await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "vit: stochastic depth drops whole samples at the block's rate and rescales the rest",
+  ...gpuTest,
+  fn: async () => {
+    const dp = new DropPath(0.25, new Generator(7));
+    const B = 4000;
+    const ones = tensor(new Float32Array(B * 3).fill(1), [B, 3]);
+    const out = await dp.forward(ones).toArray();
+    let dropped = 0;
+    for (let b = 0; b < B; b++) {
+      const v = out[b * 3];
+      assert(
+        out[b * 3 + 1] === v && out[b * 3 + 2] === v,
+        "a sample is dropped or kept as a whole",
+      );
+      if (v === 0) dropped++;
+      else assertClose([v], [1 / 0.75], { atol: 1e-6, rtol: 0 }, "survivors are scaled by 1/(1-p)");
+    }
+    assert(Math.abs(dropped / B - 0.25) < 0.03, `drop rate ${dropped / B}`);
+    dp.eval();
+    assertEquals(
+      Array.from(await dp.forward(ones).toArray()).every((v) => v === 1),
+      true,
+      "identity in eval",
+    );
+    // the ViT's rates rise linearly from 0 to dropPathRate over the blocks
+    const vit = new ViT({ ...TINY, depth: 3, dropPathRate: 0.2 });
+    assertEquals(vit.blocks.items.map((b) => b.dropPath.p), [0, 0.1, 0.2]);
   },
 });

@@ -1,6 +1,6 @@
 import { assertRejects, assertThrows, checkOp, gpuTest, randArray, setup } from "../helpers.ts";
 import { type Tensor, tensor } from "../../lib/tensor/tensor.ts";
-import { div as divF, expand, sub as subF } from "../../lib/tensor/ops/elementwise.ts";
+import { div as divF, expand, residual, sub as subF } from "../../lib/tensor/ops/elementwise.ts";
 
 await setup();
 
@@ -182,5 +182,30 @@ Deno.test({
     assertThrows(() => a.mul(2), "used after dispose");
     await assertRejects(() => a.toArray(), "used after dispose");
     b.dispose();
+  },
+});
+
+Deno.test({
+  name: "elementwise: residual with a per-sample scale (stochastic depth) forward/backward",
+  ...gpuTest,
+  fn: async () => {
+    for (const shape of [[1, 1], [7, 13], [5, 3, 50]]) {
+      const B = shape[0];
+      const inner = shape.slice(1).reduce((a, b) => a * b, 1);
+      const s = Float64Array.from({ length: B }, (_, i) => (i % 3 === 0 ? 0 : 1 / 0.9));
+      const st = tensor(Float32Array.from(s), [B]);
+      await checkOp(`residual [${shape}]`, {
+        inputs: [{ shape }, { shape }],
+        gpu: (x, y) => residual(x, y, st),
+        ref: (x, y) => x.map((v, i) => v + Math.fround(s[Math.floor(i / inner)]) * y[i]),
+        fwd: { atol: 1e-6, rtol: 1e-6 },
+        bwd: { atol: 1e-4, rtol: 1e-4 },
+      });
+    }
+    const x = tensor(new Float32Array(6), [2, 3]);
+    assertThrows(
+      () => residual(x, x, tensor([1, 1, 1])),
+      "residual: x [2,3], branch [2,3] and scale [3] do not match",
+    );
   },
 });

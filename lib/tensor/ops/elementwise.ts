@@ -390,3 +390,43 @@ export function gelu(x: Tensor): Tensor {
 export function relu(x: Tensor): Tensor {
   return unary("relu", x);
 }
+
+/**
+ * `x + scale[b] * y` for a per-sample scale over the leading dimension (a residual branch
+ * under stochastic depth), in one pass. `scale` has shape [B] and is not differentiated.
+ *
+ * @example
+ * ```ts
+ * const out = residual(x, branch, keepMask); // x, branch [B, N, D], keepMask [B]
+ * ```
+ */
+export function residual(x: Tensor, y: Tensor, scale: Tensor): Tensor {
+  checkDevice("residual", x, y, scale);
+  if (!same(x.shape, y.shape) || scale.ndim !== 1 || scale.shape[0] !== x.shape[0]) {
+    throw new Error(
+      `residual: x [${x.shape}], branch [${y.shape}] and scale [${scale.shape}] do not match`,
+    );
+  }
+  const out = Tensor.empty(x.shape, "f32", "residual");
+  const inner = x.size / x.shape[0];
+  launch("elementwise", code, "residual", {
+    buffers: [x, y, scale, out],
+    workgroups: grid(x.size),
+    params: ewParams(x.size, 0, 0, inner),
+  });
+  return record(
+    out,
+    "residual",
+    [x, y],
+    (g) => [
+      g,
+      y.requiresGrad
+        ? binaryRaw(
+          "mul",
+          g,
+          scale.reshape([x.shape[0], ...x.shape.slice(1).map(() => 1)]),
+        )
+        : null,
+    ],
+  );
+}
