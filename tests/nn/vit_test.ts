@@ -270,6 +270,33 @@ Deno.test({
       msg = (e as Error).message;
     }
     assert(msg.includes("'norm.weight' has shape [9]"), `error was: ${msg}`);
+    // a missing tensor is named
+    plain["norm.weight"] = { shape: [8], data: new Float32Array(8) };
+    delete plain["norm.bias"];
+    await Deno.writeFile(`${dir}/missing.safetensors`, serializeSafetensors(plain));
+    msg = "";
+    try {
+      await ViT.load(`${dir}/missing.safetensors`, { numHeads: 2 });
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    assert(msg.includes("missing [norm.bias]"), `error was: ${msg}`);
+    // and by URL, from a local HTTP server
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      async () => new Response(await Deno.readFile(path)),
+    );
+    try {
+      const { port } = server.addr as Deno.NetAddr;
+      const byUrl = (await ViT.load(`http://127.0.0.1:${port}/vit.safetensors`)).eval();
+      assertEquals(
+        Array.from(await byUrl.forward(x).cls.toArray()),
+        Array.from(await vit.forward(x).cls.toArray()),
+        "by URL",
+      );
+    } finally {
+      await server.shutdown();
+    }
     await Deno.remove(dir, { recursive: true });
   },
 });
