@@ -20,6 +20,13 @@
 // output row (run i % p.runs of row i / p.runs, p.runs = ceil(row length / chunk)):
 // on a CPU adapter (chunk 16) that saves integer divisions and the y taps; on a GPU
 // chunk is 1. Bounds: i < p.n = rows * runs, on a 2-D grid.
+// Loop budget: llvmpipe silently stops an invocation's loops after ~65 535 iterations
+// in all (LOOP_BUDGET, lib/tensor/launch.ts). An input's reach is about 4 / scale + 5
+// output positions (all of them for a tiny input), so a strong upsampling makes the
+// backward loops long: the host then shortens the runs and, if one element is still
+// too much, cuts each reach into p.nseg segments of p.seg positions: the invocations
+// i of segment s = i / (p.n / p.nseg) write partial sums into part s (p.part elements
+// each) of a scratch buffer, and `sum_parts` adds the parts in order.
 
 override WG: u32 = 256u;
 
@@ -33,9 +40,9 @@ struct Params {
   scaleW: f32,
   chunk: u32,
   runs: u32,
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
+  seg: u32,    // backward: output positions per segment of a reach (with nseg > 1)
+  nseg: u32,   // backward: segments (1: whole reaches, written to the output directly)
+  part: u32,   // backward: elements of one part (rows * width); sum_parts: the same
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -144,8 +151,18 @@ fn bicubic(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   }
 }
 
+// The part of reach range rg that segment s sums: positions rg.x + s * seg on, seg of
+// them, the last segment up to rg.y (empty when past it). One segment: all of rg.
+fn segment(rg: vec2u, s: u32) -> vec2u {
+  let lo = rg.x + s * p.seg;
+  var hi = rg.y;
+  if (s + 1u < p.nseg) { hi = min(hi, lo + p.seg - 1u); }
+  return vec2u(lo, hi);
+}
+
 // ---- backward_w: T[pl, oy, ix] = sum_ox G[pl, oy, ox] * Wx[ox, ix].
-// Bindings: g (read, [P, outH, outW]), t (write, [P, outH, inW]). Rows: P * outH, of inW.
+// Bindings: g (read, [P, outH, outW]), t (write, [P, outH, inW], or the nseg parts).
+// Rows: P * outH, of inW.
 @group(0) @binding(1) var<storage, read> bg: array<f32>;
 @group(0) @binding(2) var<storage, read_write> bt: array<f32>;
 
@@ -153,22 +170,26 @@ fn bicubic(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
 fn backward_w(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-  let r = run(i, p.inW);
+  let per = p.n / p.nseg;
+  let s = i / per;
+  let r = run(i % per, p.inW);
+  let out = s * p.part + r.row * p.inW;
   for (var k = 0u; k < r.len; k++) {
     let ix = r.col + k;
-    let rg = reach(ix, p.scaleW, p.inW, p.outW);
+    let rg = segment(reach(ix, p.scaleW, p.inW, p.outW), s);
     var acc = 0.0;
     for (var ox = rg.x; ox <= rg.y; ox++) {
       let w = weight(ox, ix, p.scaleW, p.inW);
       if (w != 0.0) { acc += bg[r.row * p.outW + ox] * w; }
     }
-    bt[r.row * p.inW + ix] = acc;
+    bt[out + ix] = acc;
   }
 }
 
 // ---- backward_h: dX[pl, iy, ix] = sum_oy Wy[oy, iy] * T[pl, oy, ix].
-// Bindings: t (read, [P, outH, inW]), dx (write, [P, inH, inW]). Rows: P * inH, of inW.
-// The weights Wy[oy, iy] are shared by the run, so the loop over oy is outside.
+// Bindings: t (read, [P, outH, inW]), dx (write, [P, inH, inW], or the nseg parts).
+// Rows: P * inH, of inW. The weights Wy[oy, iy] are shared by the run, so the loop over
+// oy is outside.
 @group(0) @binding(1) var<storage, read> ht: array<f32>;
 @group(0) @binding(2) var<storage, read_write> hdx: array<f32>;
 
@@ -176,12 +197,14 @@ fn backward_w(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
 fn backward_h(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-  let r = run(i, p.inW);
+  let per = p.n / p.nseg;
+  let s = i / per;
+  let r = run(i % per, p.inW);
   let iy = r.row % p.inH;
   let plane = r.row / p.inH;
-  let out = r.row * p.inW + r.col;
+  let out = s * p.part + r.row * p.inW + r.col;
   for (var k = 0u; k < r.len; k++) { hdx[out + k] = 0.0; }
-  let rg = reach(iy, p.scaleH, p.inH, p.outH);
+  let rg = segment(reach(iy, p.scaleH, p.inH, p.outH), s);
   for (var oy = rg.x; oy <= rg.y; oy++) {
     let w = weight(oy, iy, p.scaleH, p.inH);
     if (w != 0.0) {
@@ -189,4 +212,20 @@ fn backward_h(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
       for (var k = 0u; k < r.len; k++) { hdx[out + k] += ht[src + k] * w; }
     }
   }
+}
+
+// ---- sum_parts: out[i] (+)= sum of parts p.chunk .. p.chunk + p.runs - 1 at i, in
+// order (the host runs passes of at most ~LOOP_BUDGET parts; a pass after the first
+// adds to out). n = p.part. Bindings: parts (read), out (read_write).
+@group(0) @binding(1) var<storage, read> sparts: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sout: array<f32>;
+
+@compute @workgroup_size(WG)
+fn sum_parts(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n) { return; }
+  var acc = 0.0;
+  if (p.chunk > 0u) { acc = sout[i]; }
+  for (var s = p.chunk; s < p.chunk + p.runs; s++) { acc += sparts[s * p.part + i]; }
+  sout[i] = acc;
 }

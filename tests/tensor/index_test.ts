@@ -1,8 +1,12 @@
 // Row indexing: indexSelect, scatterRows, writeRows_, writeRowsAt_, topk.
 // Tolerances: gathers and row writes copy 32-bit words, so forward is exact (atol 0).
 // indexSelect's backward sums float32 gradients of repeated indices (at most a few
-// dozen terms here): bwd 1e-5 absolute/relative against float64 finite differences of
-// a linear map. topk is compared exactly (values and indices), ties included.
+// dozen terms in the small cases): bwd 1e-5 absolute/relative against float64 finite
+// differences of a linear map. The loop-budget cases (sizes past llvmpipe's silent cap
+// of ~65 535 loop iterations per invocation, LOOP_BUDGET) check the whole gradient
+// bit for bit against the float32 sum in increasing position order, and against float64
+// within 1e-6 per summed term. topk is compared exactly (values and indices), ties
+// included.
 import {
   assert,
   assertEquals,
@@ -18,13 +22,17 @@ import { tidy } from "../../lib/tensor/scope.ts";
 import { gpuStats, sync, useKernels } from "../../lib/gpu/device.ts";
 import { Generator } from "../../lib/tensor/rng.ts";
 import {
+  BACKWARD_SPAN,
+  csrPlan,
   indexSelect,
   scatterRows,
   topk,
   topkChunks,
+  topkCost,
   writeRows_,
   writeRowsAt_,
 } from "../../lib/tensor/ops/index.ts";
+import { LOOP_BUDGET } from "../../lib/tensor/launch.ts";
 
 await setup();
 
@@ -120,6 +128,84 @@ Deno.test({
   },
 });
 
+/**
+ * indexSelect forward and backward of x [R, C] at `idx` against host references: the
+ * forward exactly, the whole gradient bit for bit against the float32 sum in increasing
+ * position order (the documented order) and within 1e-6 per term of the float64 sum.
+ */
+async function checkBigSelect(R: number, C: number, idx: Int32Array, what: string) {
+  const M = idx.length;
+  const xd = Float32Array.from(randArray(R * C, R + 1));
+  const gd = Float32Array.from(randArray(M * C, M + 2));
+  const x = tensor(xd, [R, C], { requiresGrad: true });
+  const it = tensor(idx, [M], { dtype: "i32" });
+  const y = indexSelect(x, it);
+  const got = await y.toArray();
+  for (let m = 0; m < M; m++) {
+    for (let c = 0; c < C; c++) {
+      if (got[m * C + c] !== xd[idx[m] * C + c]) {
+        throw new Error(`${what} forward: element [${m}, ${c}]: got ${got[m * C + c]}`);
+      }
+    }
+  }
+  y.backward(tensor(gd, [M, C]));
+  const dx = await x.grad!.toArray();
+  const f32 = new Float32Array(R * C);
+  const f64 = new Float64Array(R * C);
+  const count = new Float64Array(R);
+  for (let m = 0; m < M; m++) {
+    count[idx[m]]++;
+    for (let c = 0; c < C; c++) {
+      const j = idx[m] * C + c;
+      f32[j] = Math.fround(f32[j] + gd[m * C + c]);
+      f64[j] += gd[m * C + c];
+    }
+  }
+  for (let j = 0; j < R * C; j++) {
+    const tol = 1e-6 * Math.max(1, count[Math.floor(j / C)]);
+    if (dx[j] !== f32[j] || !(Math.abs(dx[j] - f64[j]) <= tol)) {
+      throw new Error(
+        `${what} gradient: element ${j} (row ${Math.floor(j / C)}, named ${
+          count[Math.floor(j / C)]
+        } times): got ${dx[j]}, want ${f32[j]} (float32 in order), ${f64[j]} (float64)`,
+      );
+    }
+  }
+  x.grad!.dispose();
+  for (const t of [x, it, y]) t.dispose();
+}
+
+Deno.test({
+  name: "index: indexSelect with R past the loop budget (FIFO memories of 65 536 rows and more)",
+  ...gpuTest,
+  fn: async () => {
+    // R = 70 000 rows, M = 130 000 positions: every other one names row 12 345 (65 000
+    // repeats: a row whose sum needs two backward passes), the rest are random rows, so
+    // some rows are named several times and most not at all
+    const R = 70000, M = 130000;
+    const g = new Generator(5);
+    const idx = Int32Array.from({ length: M }, (_, m) => (m % 2 ? g.int(R) : 12345));
+    idx[1] = 0;
+    idx[M - 1] = R - 1;
+    assert(M / 2 > BACKWARD_SPAN, "the heavy row needs more than one backward pass");
+    await checkBigSelect(R, 3, idx, `indexSelect [${R}, 3] with ${M} indices`);
+    // a memory of 2^20 rows and a small batch of keys (the k-NN / MoCo use)
+    const R2 = 1 << 20;
+    const idx2 = Int32Array.from({ length: 3000 }, (_, m) => (m % 3 ? g.int(R2) : g.int(100)));
+    await checkBigSelect(R2, 1, idx2, `indexSelect [${R2}, 1] with 3000 indices`);
+    // M = 2^20 positions over few rows
+    const idx3 = Int32Array.from({ length: 1 << 20 }, () => g.int(13));
+    await checkBigSelect(13, 1, idx3, "indexSelect [13, 1] with 2^20 indices");
+    // the CSR sort's plan: invocations visit at most 16 384 keys, digits cover 0..R
+    for (const [r, m] of [[1, 1], [13, 2000], [65536, 256], [70000, 130000], [1 << 20, 1 << 20]]) {
+      const pl = csrPlan(r, m);
+      assert(pl.chunk <= 16384 && pl.chunk * pl.chunks >= m, `csrPlan(${r}, ${m}) chunks`);
+      assert(pl.passes * pl.bits >= r.toString(2).length, `csrPlan(${r}, ${m}) digits`);
+      assert(pl.bits <= 11 && (pl.chunks << pl.bits) <= 4 * m + 4096, `csrPlan(${r}, ${m}) hist`);
+    }
+  },
+});
+
 Deno.test({
   name: "index: indexSelect of an i32 tensor, and out-of-range indices",
   ...gpuTest,
@@ -137,6 +223,13 @@ Deno.test({
     assertEquals(Array.from(y.slice(6)), [1, 2], "row 3");
     const yi = await indexSelect(labels, bad).toArray();
     assertEquals(Array.from(yi), [-7, 9, -2147483648, 5], "i32 with bad indices");
+    // the backward drops the bad positions (they sort after every row in the CSR table)
+    const xg = tensor(Float32Array.from([1, 2, 3, 4, 5, 6]), [3, 2], { requiresGrad: true });
+    const badg = tensor(Int32Array.from([1, 3, -1, 0, 1]), [5], { dtype: "i32" });
+    const yg = indexSelect(xg, badg);
+    yg.backward(tensor([[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]));
+    assertEquals(Array.from(await xg.grad!.toArray()), [7, 8, 10, 12, 0, 0], "bad: gradient");
+    for (const t of [xg.grad!, xg, badg, yg]) t.dispose();
     // host indices are checked on the host
     assertThrows(
       () => indexSelect(x, [0, 3]),
@@ -360,10 +453,102 @@ Deno.test({
       for (const t of [x, values, indices]) t.dispose();
     }
     useKernels(prev);
-    assertEquals(topkChunks(1, 65536, 64, 256), { chunks: 128, chunk: 512 }, "one long row");
+    assertEquals(topkChunks(1, 65536, 64, 256), { chunks: 128, chunk: 512, group: 906 }, "1 row");
     assert(topkChunks(3, 65536, 64, 256).chunks > 1, "few long rows are chunked");
     assertEquals(topkChunks(4096, 4096, 8, 256).chunks, 1, "many rows: one invocation per row");
+    assertEquals(topkChunks(256, 4096, 64, 256).chunks, 1, "k-NN rows fit one invocation");
     assertEquals(topkChunks(7, 100, 64, 16384).chunks, 1, "short rows are never chunked");
+    // every plan fits the loop budget in the worst case, whatever the row length
+    for (let k = 1; k <= 64; k++) {
+      for (const [rows, L] of [[1, 1e7], [256, 4096], [4096, 65536], [1, 100]]) {
+        for (const target of [256, 16384]) {
+          const { chunk, group } = topkChunks(rows, Math.max(L, k), k, target);
+          assert(topkCost(k, { scan: chunk }) <= LOOP_BUDGET, `k ${k} L ${L}: chunk ${chunk}`);
+          assert(topkCost(k, { lists: group }) <= LOOP_BUDGET, `k ${k}: group ${group}`);
+          assert(group >= 2, `k ${k}: a merge combines at least 2 lists`);
+        }
+      }
+    }
+  },
+});
+
+/** Assert two long lists are equal, naming the first difference (not printing them). */
+function assertSameList(got: ArrayLike<number>, want: ArrayLike<number>, what: string) {
+  assertEquals(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    if (!Object.is(got[i], want[i])) {
+      throw new Error(`${what}: entry ${i}: got ${got[i]}, want ${want[i]}`);
+    }
+  }
+}
+
+Deno.test({
+  name: "index: topk is exact past the loop budget (ascending rows, long rows, deep merges)",
+  ...gpuTest,
+  fn: async () => {
+    // ascending rows make every element enter the k best: the worst case of the scan
+    const prev = useKernels("cpu");
+    const cases: [number, number, number, string][] = [
+      [256, 4096, 64, "ascending"], // the k-NN shape
+      [256, 4096, 8, "ascending"],
+      [2, 100000, 64, "ascending"],
+      [2, 100000, 64, "random"],
+      [2, 100000, 64, "descending"],
+    ];
+    for (const [rows, L, k, order] of cases) {
+      const data = new Float32Array(rows * L);
+      const rnd = randArray(rows * L, L + k);
+      for (let i = 0; i < data.length; i++) {
+        const j = i % L;
+        data[i] = order === "ascending" ? j / L : order === "descending" ? -j / L : rnd[i];
+      }
+      const want = topkRef(data, L, k);
+      const x = tensor(data, [rows, L]);
+      for (const kernels of ["cpu", "gpu"] as const) {
+        useKernels(kernels);
+        const { values, indices } = topk(x, k);
+        const what = `topk [${rows}, ${L}] k ${k} ${order} ${kernels} kernels`;
+        assertSameList(await indices.toArray(), want.idx, `${what} indices`);
+        assertSameList(await values.toArray(), want.vals, `${what} values`);
+        values.dispose();
+        indices.dispose();
+      }
+      x.dispose();
+    }
+    // a row so long that its chunks' candidate lists take two merge levels
+    const L = 6_300_000, k = 64;
+    for (const kernels of ["cpu", "gpu"] as const) {
+      useKernels(kernels);
+      const plan = topkChunks(1, L, k);
+      assert(plan.chunks > plan.group, `${kernels}: ${plan.chunks} lists need two merge levels`);
+    }
+    const rnd = randArray(L, 9);
+    for (const order of ["ascending", "random"]) {
+      const data = order === "ascending"
+        ? Float32Array.from({ length: L }, (_, j) => j)
+        : Float32Array.from(rnd);
+      // reference: the few entries above a threshold, sorted (value down, index up)
+      const cut = order === "ascending" ? L - 2 * k : 0.999;
+      const cand: number[] = [];
+      for (let j = 0; j < L; j++) if (data[j] >= cut) cand.push(j);
+      assert(cand.length >= k, "enough candidates");
+      cand.sort((a, b) => data[b] - data[a] || a - b);
+      const want = cand.slice(0, k);
+      for (const kernels of ["cpu", "gpu"] as const) {
+        useKernels(kernels);
+        const x = tensor(data, [1, L]);
+        const { values, indices } = topk(x, k);
+        const what = `topk [1, ${L}] k ${k} ${order} ${kernels} kernels`;
+        assertEquals(Array.from(await indices.toArray()), want, `${what} indices`);
+        assertEquals(
+          Array.from(await values.toArray()),
+          want.map((j) => data[j]),
+          `${what} values`,
+        );
+        for (const t of [x, values, indices]) t.dispose();
+      }
+    }
+    useKernels(prev);
   },
 });
 

@@ -5,9 +5,18 @@
 // 0..48 ramp inputs use atol 2e-5 on values up to 48). Coordinates are float32 in both,
 // as in PyTorch. Backward against finite differences
 // of the (linear) reference: atol 1e-4, rtol 1e-4.
-import { assertClose, assertEquals, assertThrows, checkOp, gpuTest, setup } from "../helpers.ts";
+import {
+  assert,
+  assertClose,
+  assertEquals,
+  assertThrows,
+  checkOp,
+  gpuTest,
+  randArray,
+  setup,
+} from "../helpers.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
-import { bicubicResize, type ResizeOptions } from "../../lib/tensor/ops/resize.ts";
+import { bicubicResize, type ResizeOptions, resizeSplit } from "../../lib/tensor/ops/resize.ts";
 import { gpuStats, sync, useKernels } from "../../lib/gpu/device.ts";
 import { tidy } from "../../lib/tensor/scope.ts";
 
@@ -128,6 +137,74 @@ Deno.test({
         maxGradChecks,
       });
     }
+  },
+});
+
+/** The gradient of sum(g * bicubic(x)) with respect to x, in float64 (the transpose). */
+function bicubicGradRef(gr: Float64Array, g: Geo): Float64Array {
+  const ty = axisTaps(g.inH, g.outH, g.scaleH);
+  const tx = axisTaps(g.inW, g.outW, g.scaleW);
+  const dx = new Float64Array(g.planes * g.inH * g.inW);
+  const t = new Float64Array(g.inW);
+  for (let p = 0; p < g.planes; p++) {
+    for (let oy = 0; oy < g.outH; oy++) {
+      t.fill(0);
+      for (let ox = 0; ox < g.outW; ox++) {
+        const v = gr[(p * g.outH + oy) * g.outW + ox];
+        for (let k = 0; k < 4; k++) t[tx[ox].idx[k]] += v * tx[ox].w[k];
+      }
+      for (let j = 0; j < 4; j++) {
+        const row = (p * g.inH + ty[oy].idx[j]) * g.inW;
+        for (let ix = 0; ix < g.inW; ix++) dx[row + ix] += t[ix] * ty[oy].w[j];
+      }
+    }
+  }
+  return dx;
+}
+
+Deno.test({
+  name: "resize: strong upsampling past the loop budget, whole gradient",
+  ...gpuTest,
+  fn: async () => {
+    // An input's gradient sums every output its taps reach: about 4 / scale of them
+    // (all of them for an input of <= 4 pixels). These reaches cost an invocation far more
+    // than llvmpipe's ~65 535 loop iterations unless the backward splits them.
+    const cases: [number[], [number, number]][] = [
+      [[1, 1, 2, 2], [2, 70000]], // reach 70 000 along x
+      [[1, 1, 2, 2], [70000, 2]], // reach 70 000 along y
+      [[1, 1, 4, 16], [8192, 16]], // runs of 16 inputs with reach 8192 along y
+      [[1, 1, 16, 16], [16, 4096]], // runs of 16 inputs with reach ~1 000 along x
+      [[2, 3, 3, 5], [9000, 7]], // several planes
+    ];
+    const prev = useKernels("cpu");
+    try {
+      for (const kernels of ["cpu", "gpu"] as const) {
+        useKernels(kernels);
+        for (const [shape, size] of cases) {
+          const g = geo(shape, { size });
+          const what = `bicubic [${shape}] -> [${size}] ${kernels} kernels`;
+          const xd = randArray(shape.reduce((a, b) => a * b, 1), 3);
+          const x = tensor(Float32Array.from(xd), shape, { requiresGrad: true });
+          const y = bicubicResize(x, { size });
+          assertClose(await y.toArray(), bicubicRef(xd, g), FWD, `${what} forward`);
+          const gd = randArray(y.size, 4);
+          const gt = tensor(Float32Array.from(gd), [...y.shape]);
+          y.backward(gt);
+          // float32 sums of up to ~10^5 terms of size ~1 (measured error ~1e-4 at ~20)
+          const tol = { atol: 1e-3, rtol: 1e-4 };
+          assertClose(await x.grad!.toArray(), bicubicGradRef(gd, g), tol, `${what} gradient`);
+          for (const t of [x.grad!, x, y, gt]) t.dispose();
+        }
+      }
+    } finally {
+      useKernels(prev);
+    }
+    // the splits: shorter runs first, then reach segments
+    assertEquals(resizeSplit("h", 16, 20), { chunk: 16, seg: 0, nseg: 1 }, "no split");
+    assertEquals(resizeSplit("w", 16, 1544).nseg, 1, "shorter runs suffice");
+    assert(resizeSplit("w", 16, 1544).chunk < 16, "shorter runs");
+    assertEquals(resizeSplit("h", 16, 8192), { chunk: 1, seg: 6664, nseg: 2 }, "segments");
+    assertEquals(resizeSplit("w", 1, 70000).nseg, 9, "segments along x");
   },
 });
 

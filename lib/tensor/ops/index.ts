@@ -11,14 +11,17 @@
  * i32 tensors), makes `scatterRows` return all NaN, and makes `writeRowsAt_` write NaN
  * rows instead of `src` (never a silent clamp).
  * Repeated indices: gradients sum in increasing index position (deterministic, via a
- * CSR table built on the GPU by one invocation in O(R + M)), and in row writes the last
- * position wins (a table built in parallel with integer atomicMax).
+ * CSR table built on the GPU in parallel by a stable radix sort), and in row writes the
+ * last position wins (a table built in parallel with integer atomicMax).
+ * Every kernel keeps each invocation's loops within `LOOP_BUDGET` (llvmpipe's silent
+ * cap) for any R, M and row length: loops run over host-chosen chunks, never over a
+ * whole tensor dimension.
  */
 import code from "../../../shaders/index.wgsl" with { type: "text" };
 import { runtime } from "../../gpu/device.ts";
 import { numel, Tensor, tensor } from "../tensor.ts";
 import { gradEnabled, record } from "../tape.ts";
-import { grid, launch, Params } from "../launch.ts";
+import { grid, launch, LOOP_BUDGET, Params } from "../launch.ts";
 import { checkDevice, checkDType } from "../check.ts";
 
 /** Bit patterns written for out-of-range indices. */
@@ -71,17 +74,111 @@ function params(n: number, rows: number, cols: number, m: number, start = 0, bad
   return new Params().u32(n, rows, cols, m, start, bad, 0, 0);
 }
 
-/** The CSR table of `idx` over `rows` rows (see the shader header). Caller disposes. */
-function csr(idx: Tensor, rows: number): { off: Tensor; order: Tensor } {
-  const off = Tensor.empty([rows + 2], "i32", "csr");
-  const order = Tensor.empty([idx.size], "i32", "csr");
-  launch("index", code, "csr", {
-    buffers: [idx, off, order],
-    workgroups: [1, 1],
-    params: params(1, rows, 0, idx.size),
-  });
-  return { off, order };
+/** Words per block of the exclusive scan (one invocation loops over a block). */
+const SCAN_BLOCK = 1024;
+/** Radix digits of at most this many bits (2048 buckets per chunk). */
+const RADIX_BITS = 11;
+/** Elements one radix invocation visits (within LOOP_BUDGET). */
+const SORT_CHUNK_MAX = 16384;
+/** Small workgroups for kernels whose invocations run long serial loops. */
+const SERIAL_WG = 16;
+
+/** In-place exclusive prefix sum of the first `n` words of `a` (u32 or i32). */
+function scanExclusive(a: Tensor, n: number): void {
+  if (n <= SCAN_BLOCK) {
+    launch("index", code, "scan_serial", {
+      buffers: [a],
+      workgroups: [1, 1],
+      params: params(1, 0, 0, n),
+    });
+    return;
+  }
+  const blocks = Math.ceil(n / SCAN_BLOCK);
+  const sums = Tensor.empty([blocks], "i32", "csr scan");
+  const prm = params(blocks, 0, SCAN_BLOCK, n);
+  const o = {
+    buffers: [a, sums],
+    workgroups: grid(blocks, SERIAL_WG),
+    constants: { WG: SERIAL_WG },
+  };
+  launch("index", code, "scan_sums", { ...o, params: prm });
+  scanExclusive(sums, blocks);
+  launch("index", code, "scan_add", { ...o, params: prm });
+  sums.dispose();
 }
+
+/**
+ * How the CSR builder's radix sort splits its work: `passes` digits of `bits` bits cover
+ * the keys 0..rows; `chunks` invocations of `chunk` consecutive keys each (at most
+ * SORT_CHUNK_MAX loop iterations), with about 4 keys per histogram entry. Exported for
+ * tests.
+ *
+ * @example
+ * ```ts
+ * csrPlan(65536, 256); // { passes: 2, bits: 9, chunks: 1, chunk: 256 }
+ * ```
+ */
+export function csrPlan(
+  rows: number,
+  M: number,
+): { passes: number; bits: number; chunks: number; chunk: number } {
+  const keyBits = rows.toString(2).length; // keys 0..rows (rows = out of range)
+  const passes = Math.ceil(keyBits / RADIX_BITS);
+  const bits = Math.ceil(keyBits / passes);
+  let chunks = Math.min(Math.max(Math.floor(M / (4 << bits)), 1), 1024);
+  chunks = Math.max(chunks, Math.ceil(M / SORT_CHUNK_MAX));
+  const chunk = Math.ceil(M / chunks);
+  return { passes, bits, chunks: Math.ceil(M / chunk), chunk };
+}
+
+/**
+ * The CSR table of `idx` over `rows` rows (see the shader header): a stable radix sort
+ * of the row numbers carrying the positions, then a binary search per row. All in
+ * parallel; every invocation's loops are bounded by SORT_CHUNK_MAX, SCAN_BLOCK or
+ * log2(M) whatever R and M. Caller disposes.
+ */
+function csr(idx: Tensor, rows: number): { off: Tensor; order: Tensor } {
+  const M = idx.size;
+  const { passes, bits, chunks, chunk } = csrPlan(rows, M);
+  let keys = Tensor.empty([M], "i32", "csr");
+  let vals = Tensor.empty([M], "i32", "csr");
+  launch("index", code, "csr_keys", {
+    buffers: [idx, keys, vals],
+    workgroups: grid(M),
+    params: params(M, rows, 0, M),
+  });
+  const hist = Tensor.empty([chunks << bits], "i32", "csr");
+  const wg = { workgroups: grid(chunks, SERIAL_WG), constants: { WG: SERIAL_WG } };
+  for (let pass = 0; pass < passes; pass++) {
+    const prm = () => params(chunks, rows, chunk, M, pass * bits, (1 << bits) - 1);
+    runtime().clear(hist.buffer);
+    launch("index", code, "radix_count", { buffers: [keys, hist], params: prm(), ...wg });
+    scanExclusive(hist, chunks << bits);
+    const k2 = Tensor.empty([M], "i32", "csr");
+    const v2 = Tensor.empty([M], "i32", "csr");
+    launch("index", code, "radix_scatter", {
+      buffers: [keys, vals, hist, k2, v2],
+      params: prm(),
+      ...wg,
+    });
+    keys.dispose();
+    vals.dispose();
+    keys = k2;
+    vals = v2;
+  }
+  hist.dispose();
+  const off = Tensor.empty([rows + 2], "i32", "csr");
+  launch("index", code, "csr_offsets", {
+    buffers: [keys, off],
+    workgroups: grid(rows + 2),
+    params: params(rows + 2, rows, 0, M),
+  });
+  keys.dispose();
+  return { off, order: vals };
+}
+
+/** Positions one pass of indexSelect's backward sums per element (see the shader). */
+export const BACKWARD_SPAN = LOOP_BUDGET - 100;
 
 /**
  * The "last write wins" table of `idx` over `rows` rows (see the shader header):
@@ -131,11 +228,14 @@ export function indexSelect(x: Tensor, indices: Indices): Tensor {
     withIndices(indices, (idx) => {
       const { off, order } = csr(idx, R);
       const dx = Tensor.empty(x.shape, "f32", "indexSelect backward");
-      launch("index", code, "gather_rows_backward", {
-        buffers: [g, off, order, dx],
-        workgroups: grid(R * C),
-        params: params(R * C, R, C, M),
-      });
+      // a row named more than BACKWARD_SPAN times continues its sum in later passes
+      for (let q = 0; q * BACKWARD_SPAN < M; q++) {
+        launch("index", code, "gather_rows_backward", {
+          buffers: [g, off, order, dx],
+          workgroups: grid(R * C),
+          params: params(R * C, R, C, M, q * BACKWARD_SPAN, BACKWARD_SPAN),
+        });
+      }
       off.dispose();
       order.dispose();
       return dx;
@@ -303,9 +403,12 @@ export const TOPK_MAX = 64;
  * +inf and -0 equals +0 (as PyTorch). No gradient (values is a plain tensor; gather
  * with the indices to differentiate). k <= 64.
  *
- * Strategy: each invocation scans its elements in index order keeping a sorted buffer
- * of k (key, index) pairs; with many rows one invocation per row, with few long rows
- * each row is split into chunks whose candidates a second pass merges.
+ * Strategy: each invocation scans its elements in index order keeping the best k
+ * (key, index) pairs in a binary heap; with many rows one invocation per row, with few
+ * or very long rows each row is split into chunks whose sorted candidate lists one or
+ * more merge passes combine. Chunks and merge groups are sized for the worst case (an
+ * ascending row, where every element enters the heap) so that no invocation exceeds
+ * `LOOP_BUDGET`: exact for every input order and length.
  *
  * @example
  * ```ts
@@ -328,30 +431,50 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } 
   const outShape = [...x.shape.slice(0, -1), k];
   const values = Tensor.empty(outShape, "f32", "topk");
   const indices = Tensor.empty(outShape, "i32", "topk");
-  const { chunks, chunk } = topkChunks(rows, L, k);
+  const { chunks, chunk, group } = topkChunks(rows, L, k);
+  const constants = { WG: TOPK_WG, K: k };
   if (chunks === 1) {
     launch("index", code, "topk_rows", {
       buffers: [x, values, indices],
       workgroups: grid(rows, TOPK_WG),
       params: params(rows, rows, L, 1),
-      constants: { WG: TOPK_WG, K: k },
+      constants,
     });
     return { values, indices };
   }
-  const n = rows * chunks;
-  const keys = Tensor.empty([n * k], "i32", "topk");
-  const idx = Tensor.empty([n * k], "i32", "topk");
+  let n = rows * chunks;
+  let keys = Tensor.empty([n * k], "i32", "topk");
+  let idx = Tensor.empty([n * k], "i32", "topk");
   launch("index", code, "topk_partial", {
     buffers: [x, keys, idx],
     workgroups: grid(n, TOPK_WG),
     params: params(n, rows, L, chunks, chunk),
-    constants: { WG: TOPK_WG, K: k },
+    constants,
   });
+  // merge `group` lists per invocation until one list per row is left
+  let lists = chunks;
+  while (lists > group) {
+    const groups = Math.ceil(lists / group);
+    n = rows * groups;
+    const k2 = Tensor.empty([n * k], "i32", "topk");
+    const i2 = Tensor.empty([n * k], "i32", "topk");
+    launch("index", code, "topk_merge_lists", {
+      buffers: [keys, idx, k2, i2],
+      workgroups: grid(n, TOPK_WG),
+      params: params(n, rows, L, lists, group, groups),
+      constants,
+    });
+    keys.dispose();
+    idx.dispose();
+    keys = k2;
+    idx = i2;
+    lists = groups;
+  }
   launch("index", code, "topk_merge", {
-    buffers: [x, keys, idx, values, indices],
+    buffers: [keys, idx, x, values, indices],
     workgroups: grid(rows, TOPK_WG),
-    params: params(rows, rows, L, chunks),
-    constants: { WG: TOPK_WG, K: k },
+    params: params(rows, rows, L, lists),
+    constants,
   });
   keys.dispose();
   idx.dispose();
@@ -362,13 +485,34 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } 
 const TOPK_WG = 16;
 
 /**
- * Split long rows when there are too few rows to occupy the device: aim for `target`
- * invocations (256 on a CPU adapter, 16 384 on a GPU), chunks of at least
- * max(8k, 512) elements. Exported for tests.
+ * Worst-case loop iterations of one top-k invocation (shaders/index.wgsl), as the
+ * host plans them: scanning `scan` elements with a k-heap (every element may enter:
+ * one outer iteration plus a sift-down of at most floor(log2 k) + 2), the heap reset,
+ * its heap sort (k sift-downs) and the k outputs; or merging `lists` sorted lists of k
+ * (k + 2 each, plus the first copy and the outputs). Exported for tests.
  *
  * @example
  * ```ts
- * topkChunks(1, 65536, 64); // { chunks: 128, chunk: 512 }
+ * topkCost(64, { scan: 4096 }); // <= LOOP_BUDGET: a [*, 4096] row fits one invocation
+ * ```
+ */
+export function topkCost(k: number, o: { scan?: number; lists?: number }): number {
+  const sift = (31 - Math.clz32(k)) + 3; // outer iteration + loop entry + levels + exit
+  const fixed = 2 * (k + 1) + 16;
+  if (o.scan !== undefined) return o.scan * sift + (k + 1) * sift + fixed;
+  return (o.lists ?? 1) * (k + 2) + fixed;
+}
+
+/**
+ * Split long rows: for parallelism when there are too few rows to occupy the device
+ * (aim for `target` invocations: 256 on a CPU adapter, 16 384 on a GPU; chunks of at
+ * least max(8k, 512) elements), and always so that a chunk's worst-case scan stays
+ * within `LOOP_BUDGET` (see `topkCost`). `group`: sorted candidate lists one merge
+ * invocation may combine within the budget. Exported for tests.
+ *
+ * @example
+ * ```ts
+ * topkChunks(1, 65536, 64); // { chunks: 128, chunk: 512, group: 906 } on a CPU adapter
  * ```
  */
 export function topkChunks(
@@ -376,10 +520,15 @@ export function topkChunks(
   L: number,
   k: number,
   target = runtime().info.kernels === "cpu" ? 256 : 16384,
-): { chunks: number; chunk: number } {
-  const minChunk = Math.max(8 * k, 512);
+): { chunks: number; chunk: number; group: number } {
+  // the largest chunk and group whose topkCost fits (topkCost is linear in both)
+  const scan0 = topkCost(k, { scan: 0 });
+  const maxChunk = Math.floor((LOOP_BUDGET - scan0) / (topkCost(k, { scan: 1 }) - scan0));
+  const list0 = topkCost(k, { lists: 0 });
+  const group = Math.floor((LOOP_BUDGET - list0) / (topkCost(k, { lists: 1 }) - list0));
+  const minChunk = Math.min(Math.max(8 * k, 512), maxChunk);
   const want = Math.min(Math.floor(target / rows), Math.floor(L / minChunk));
-  if (want <= 1) return { chunks: 1, chunk: L };
-  const chunk = Math.ceil(L / want);
-  return { chunks: Math.ceil(L / chunk), chunk };
+  let chunk = want <= 1 ? L : Math.ceil(L / want);
+  chunk = Math.min(chunk, maxChunk);
+  return { chunks: Math.ceil(L / chunk), chunk, group };
 }

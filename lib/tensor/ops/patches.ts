@@ -9,7 +9,7 @@ import code from "../../../shaders/patches.wgsl" with { type: "text" };
 import { runtime } from "../../gpu/device.ts";
 import { Tensor } from "../tensor.ts";
 import { record } from "../tape.ts";
-import { grid, launch, Params } from "../launch.ts";
+import { grid, launch, LOOP_BUDGET, Params } from "../launch.ts";
 import { checkDevice, checkDType } from "../check.ts";
 
 /**
@@ -38,8 +38,11 @@ export function patchify(x: Tensor, p: number): Tensor {
   }
   const T = (H / p) * (W / p);
   const out = Tensor.empty([N, T, C * p * p], "f32", op);
-  // a CPU adapter copies a row of p pixels per invocation (fewer integer divisions)
-  const chunk = runtime().info.kernels === "cpu" ? p : 1;
+  // a CPU adapter copies a row of p pixels per invocation (fewer integer divisions).
+  // That loop stays within LOOP_BUDGET (llvmpipe's silent cap on an invocation's loop
+  // iterations): p * p <= x.size, so p <= 5792 under llvmpipe's 128 MiB binding limit
+  // and p < 65 536 under any u32-indexed one; the guard only makes that explicit.
+  const chunk = runtime().info.kernels === "cpu" && p <= LOOP_BUDGET ? p : 1;
   const n = x.size / chunk;
   const prm = () => new Params().u32(n, C, H, W, p, chunk, 0, 0);
   launch("patches", code, "patchify", {

@@ -8,23 +8,11 @@
 import code from "../../../shaders/reduce.wgsl" with { type: "text" };
 import { Tensor } from "../tensor.ts";
 import { record } from "../tape.ts";
-import { grid, launch, Params } from "../launch.ts";
+import { grid, launch, LOOP_BUDGET, Params } from "../launch.ts";
 import { expandRaw } from "./elementwise.ts";
 import { checkDevice, checkDType, checkRank, normAxis, stridesOf } from "../check.ts";
 
-/**
- * Loop iterations one invocation may run in all. llvmpipe (the CI adapter) caps the
- * loop iterations of a shader invocation at 65 535 and then silently leaves every loop
- * (measured: two loops of 40 000 ran 40 000 and 25 534 times; every entry into a loop
- * costs its iterations + 1, so a loop nested in a loop of n costs n more). Kernels keep
- * each invocation's total under this budget, with a margin.
- *
- * @example
- * ```ts
- * const perPass = Math.floor(LOOP_BUDGET / 2); // elements a two-pass invocation may visit
- * ```
- */
-export const LOOP_BUDGET = 60000;
+export { LOOP_BUDGET } from "../launch.ts";
 
 type Dim = { size: number; stride: number };
 
