@@ -19,6 +19,7 @@
 override TA: u32 = 0u;
 override TB: u32 = 0u;
 override ACC: u32 = 0u; // 1: C += result (accumulate into existing C)
+override SPLIT: u32 = 0u; // mm_tiled split-K: workgroup z takes k in [z*SPLIT, (z+1)*SPLIT), writes slice z
 
 struct Params {
   M: u32,
@@ -99,26 +100,39 @@ var<workgroup> sB: array<f32, 1024>; // [KT][T]
 
 @compute @workgroup_size(16, 16)
 fn mm_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let b = wid.z;
+  var b = wid.z;
+  var kb0 = p.k0;
+  var kb1 = p.k1;
+  if (SPLIT > 0u) {
+    b = 0u;
+    kb0 = wid.z * SPLIT;
+    kb1 = min(p.K, kb0 + SPLIT);
+  }
   let tm = wid.y * T;
   let tn = wid.x * T;
   let t = lid.y * 16u + lid.x;
   var acc: array<array<f32, 4>, 4>;
-  for (var k0 = p.k0; k0 < p.k1; k0 += KT) {
-    // stage A[tm..tm+T, k0..k0+KT] and B[k0..k0+KT, tn..tn+T]: 1024 values each, 4 per thread
+  for (var k0 = kb0; k0 < kb1; k0 += KT) {
+    // stage A[tm..tm+T, k0..k0+KT] and B[k0..k0+KT, tn..tn+T]: 1024 values each, 4 per
+    // thread; consecutive threads read consecutive addresses of the stored layout
     for (var r = 0u; r < 4u; r++) {
       let e = t + r * 256u;
-      let kk = e / T;
-      let mm = e % T;
+      var kk = e / T;
+      var mm = e % T;
+      if (TA == 0u) { kk = e % KT; mm = e / KT; }
       let m = tm + mm;
       let k = k0 + kk;
       var va = 0.0;
-      if (m < p.M && k < p.k1) { va = A[ia(b, m, k)]; }
+      if (m < p.M && k < kb1) { va = A[ia(b, m, k)]; }
       sA[kk * T + mm] = va;
-      let n = tn + mm;
+      var kb = e / T;
+      var nn = e % T;
+      if (TB == 1u) { kb = e % KT; nn = e / KT; }
+      let n = tn + nn;
+      let k2 = k0 + kb;
       var vb = 0.0;
-      if (n < p.N && k < p.k1) { vb = B[ib(b, k, n)]; }
-      sB[kk * T + mm] = vb;
+      if (n < p.N && k2 < kb1) { vb = B[ib(b, k2, n)]; }
+      sB[kb * T + nn] = vb;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < KT; kk++) {
@@ -136,7 +150,7 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid
     let m = tm + lid.y + i * 16u;
     for (var j = 0u; j < 4u; j++) {
       let n = tn + lid.x + j * 16u;
-      if (m < p.M && n < p.N) { store(b, m, n, acc[i][j]); }
+      if (m < p.M && n < p.N) { store(wid.z, m, n, acc[i][j]); }
     }
   }
 }

@@ -195,6 +195,25 @@ function dispatch(
     packedMatmul(a, b, c, M, N, K, ta, tb);
     return;
   }
+  // A GPU with few output tiles and a long K (weight gradients): split K over workgroups
+  // into partial products, then sum them (split-K), so the whole GPU has work.
+  const tiles = Math.ceil(M / 64) * Math.ceil(N / 64) * batch;
+  if (!reg && !runtime().info.isFallback && batch === 1 && tiles < 64 && K >= 1024) {
+    const span = Math.ceil(K / Math.min(64, Math.ceil(K / 512)) / 16) * 16;
+    const S = Math.ceil(K / span);
+    const parts = Tensor.empty([S, M, N], "f32", "matmul split-K");
+    launch("matmul", code, "mm_tiled", {
+      buffers: [a, b, parts],
+      workgroups: [Math.ceil(N / 64), Math.ceil(M / 64), S],
+      params: new Params().u32(M, N, K, 1, 0, 0, M * N).f32(1).u32(0, K),
+      constants: { TA: ta ? 1 : 0, TB: tb ? 1 : 0, SPLIT: span },
+    });
+    const sum = sumTo(parts, [1, M, N]);
+    runtime().copy(sum.buffer, 0, c.buffer, 0, M * N * 4);
+    sum.dispose();
+    parts.dispose();
+    return;
+  }
   // On a software adapter one invocation may loop at most ~65k times, so long K is split
   // into chunks that accumulate into C (a real GPU takes K in one dispatch).
   const fallback = runtime().info.isFallback;
