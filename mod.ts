@@ -56,3 +56,18 @@ export {
 } from "./lib/io/safetensors.ts";
 export { parseNpy, readNpy, serializeNpy, writeNpy } from "./lib/io/npy.ts";
 export { writeFileAtomic } from "./lib/io/atomic.ts";
+export * from "./lib/data/mod.ts";
+export {
+  colorJitter,
+  type DataPreset,
+  gaussianBlur,
+  grayscale,
+  horizontalFlip,
+  MultiCrop,
+  multiCropConfig,
+  type MultiCropPreset,
+  normalize,
+  randomErase,
+  resizedCrop,
+  solarize,
+} from "./lib/augment/mod.ts";

@@ -24,18 +24,24 @@ export function report(line: BenchLine): void {
 
 /**
  * Run `fn` (which records GPU work) until `minMs` have passed (at least `minIters`
- * times), waiting for the GPU after each run; return the median milliseconds per run.
+ * rounds); each round records `perSync` runs back to back and waits for the GPU once, so
+ * the submit-and-wait round trip is shared. Returns the median milliseconds per run.
  */
-export async function timeIt(fn: () => void, minMs = 1000, minIters = 3): Promise<number> {
+export async function timeIt(
+  fn: () => void,
+  minMs = 1000,
+  minIters = 3,
+  perSync = 1,
+): Promise<number> {
   fn();
   await sync(); // warm-up: compile pipelines, fill the pool
   const times: number[] = [];
   const start = performance.now();
   while (times.length < minIters || performance.now() - start < minMs) {
     const t0 = performance.now();
-    fn();
+    for (let i = 0; i < perSync; i++) fn();
     await sync();
-    times.push(performance.now() - t0);
+    times.push((performance.now() - t0) / perSync);
     if (times.length >= 1000) break;
   }
   times.sort((a, b) => a - b);

@@ -1,4 +1,7 @@
-/** Kernel benchmarks: matmul GFLOP/s at three shapes, softmax and LayerNorm throughput. */
+/**
+ * Kernel benchmarks: matmul GFLOP/s at three shapes, softmax and LayerNorm throughput.
+ * Four runs are recorded per GPU round trip (throughput, as GPU benchmarks measure it).
+ */
 import { useKernels } from "../lib/gpu/device.ts";
 import { randn } from "../lib/tensor/tensor.ts";
 import { matmulRaw } from "../lib/tensor/ops/matmul.ts";
@@ -15,7 +18,7 @@ export async function benchKernels(both: boolean, isFallback: boolean): Promise<
     for (const [M, N, K] of [[256, 256, 256], [512, 512, 512], [1024, 64, 1024]]) {
       const a = randn([M, K], { seed: 1 });
       const b = randn([K, N], { seed: 2 });
-      const ms = await timeIt(() => matmulRaw(a, b).dispose());
+      const ms = await timeIt(() => matmulRaw(a, b).dispose(), 1500, 3, 4);
       report({
         name: `matmul ${M}x${N}x${K}`,
         kernels: path,
@@ -30,7 +33,7 @@ export async function benchKernels(both: boolean, isFallback: boolean): Promise<
   // row kernels: throughput in rows/s and GB/s (one read and one write of the tensor)
   for (const [R, L] of [[4096, 256], [256, 4096], [3200, 64]]) {
     const x = randn([R, L], { seed: 3 });
-    const ms = await timeIt(() => softmax(x).dispose());
+    const ms = await timeIt(() => softmax(x).dispose(), 1000, 3, 4);
     report({
       name: `softmax ${R}x${L}`,
       ms: r3(ms),
@@ -39,7 +42,7 @@ export async function benchKernels(both: boolean, isFallback: boolean): Promise<
     });
     const w = ones([L]);
     const b = zeros([L]);
-    const ms2 = await timeIt(() => layerNorm(x, w, b, 1e-6).dispose());
+    const ms2 = await timeIt(() => layerNorm(x, w, b, 1e-6).dispose(), 1000, 3, 4);
     report({
       name: `layernorm ${R}x${L}`,
       ms: r3(ms2),

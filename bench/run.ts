@@ -8,6 +8,7 @@ import { init } from "../lib/gpu/device.ts";
 import { benchInit } from "./harness.ts";
 import { benchKernels } from "./kernels.ts";
 import { benchTrainStep } from "./train_step.ts";
+import { benchAugment } from "./augment.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -21,3 +22,4 @@ const info = await init();
 const want = (name: string) => !values.only || name.includes(values.only);
 if (want("kernels")) await benchKernels(values["all-kernels"]!, info.isFallback);
 if (want("train")) await benchTrainStep();
+if (want("augment")) await benchAugment();
