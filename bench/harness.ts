@@ -33,6 +33,16 @@ export async function timeIt(
   minIters = 3,
   perSync = 1,
 ): Promise<number> {
+  return (await timeStats(fn, minMs, minIters, perSync)).median;
+}
+
+/** As `timeIt`, with the fastest round too (a shared machine adds noise, never speed). */
+export async function timeStats(
+  fn: () => void,
+  minMs = 1000,
+  minIters = 3,
+  perSync = 1,
+): Promise<{ median: number; best: number }> {
   fn();
   await sync(); // warm-up: compile pipelines, fill the pool
   const times: number[] = [];
@@ -45,7 +55,7 @@ export async function timeIt(
     if (times.length >= 1000) break;
   }
   times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return { median: times[Math.floor(times.length / 2)], best: times[0] };
 }
 
 /** Round for display. */

@@ -198,7 +198,8 @@ fn pack(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 // ---- mm_ubo: C[m0.., n0..] (+)= A B over up to 2 * KC k-steps: the A and B tiles of one k
 // block in uniform windows A0/B0, and (u.two = 1) those of the next block in A1/B1.
-// Invocation (x, y) owns rows m0 + 8y .. +8 and columns n0 + 8x .. +8; workgroup 8 x 2.
+// Invocation x of workgroup (., y) owns rows m0 + 8y .. +8 and columns n0 + 8x .. +8;
+// workgroups of 8 x 1.
 // With BIAS = 1 the first block adds bias[n] (a fused Linear).
 override KC: u32 = 128u;
 override MC: u32 = 128u;
@@ -254,9 +255,11 @@ fn put(m: u32, n: u32, v: vec4f) {
   }
 }
 
-@compute @workgroup_size(8, 2)
-fn mm_ubo(@builtin(global_invocation_id) gid: vec3u) {
-  let ta = gid.y * 2u; // vec4 index of this invocation's 8 rows in a k-row of an A tile
+@compute @workgroup_size(8, 1)
+fn mm_ubo(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  // rows from the workgroup id: the same for every lane, so llvmpipe loads A once per step
+  // instead of gathering it per lane
+  let ta = wid.y * 2u; // vec4 index of this invocation's 8 rows in a k-row of an A tile
   let tb = gid.x * 2u; // vec4 index of its 8 columns in a k-row of a B tile
   let z = vec4f(0.0);
   var c = Acc(z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z);
@@ -272,7 +275,7 @@ fn mm_ubo(@builtin(global_invocation_id) gid: vec3u) {
       c = fma8(c, A1[ia], A1[ia + 1u], B1[ib], B1[ib + 1u]);
     }
   }
-  let m = u.m0 + gid.y * 8u;
+  let m = u.m0 + wid.y * 8u;
   let n = u.n0 + gid.x * 8u;
   put(m, n, c.a0); put(m, n + 4u, c.b0);
   put(m + 1u, n, c.a1); put(m + 1u, n + 4u, c.b1);
@@ -283,3 +286,4 @@ fn mm_ubo(@builtin(global_invocation_id) gid: vec3u) {
   put(m + 6u, n, c.a6); put(m + 6u, n + 4u, c.b6);
   put(m + 7u, n, c.a7); put(m + 7u, n + 4u, c.b7);
 }
+

@@ -139,7 +139,7 @@ function packedMatmul(
             c,
             bias ?? pa,
           ], // (binding 6 must be bound even when unused)
-          workgroups: [NC / 64, MC / 16],
+          workgroups: [NC / 64, MC / 8],
           params: new Params().u32(M, N, i * MC, j * NC, k === 0 ? 1 : 0, two ? 1 : 0),
           constants,
         });
