@@ -31,16 +31,17 @@ export async function benchTrainStep(steps = 8, profile = true): Promise<void> {
   step();
   step();
   await sync();
+  const d0 = gpuStats().dispatches;
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) step();
   await sync();
   const ms = (performance.now() - t0) / steps;
-  const stats = gpuStats();
+  const dispatches = (gpuStats().dispatches - d0) / steps;
   report({
     name: "vit train step (28px, patch 4, dim 64, depth 4, batch 64)",
     images_per_s: r3((B * 1000) / ms),
     ms: r3(ms),
-    dispatches_per_step: Math.round(stats.dispatches / (steps + 2)),
+    dispatches_per_step: Math.round(dispatches),
   });
   if (profile && runtime().device.features.has("timestamp-query")) {
     const rt = runtime();

@@ -196,8 +196,8 @@ fn pack(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var t = n; t < q.RC; t++) { PT[dst + t] = 0.0; }
 }
 
-// ---- mm_ubo: C[m0.., n0..] (+)= A B over up to 2 * KC k-steps: the A and B tiles of one k
-// block in uniform windows A0/B0, and (u.two = 1) those of the next block in A1/B1.
+// ---- mm_ubo: C[m0.., n0..] (+)= A B over up to 4 * KC k-steps: the A and B tiles of up to
+// four consecutive k blocks in uniform windows A0/B0 .. A3/B3 (u.blocks of them are real).
 // Invocation x of workgroup (., y) owns rows m0 + 8y .. +8 and columns n0 + 8x .. +8;
 // workgroups of 8 x 1.
 // With BIAS = 1 the first block adds bias[n] (a fused Linear).
@@ -211,8 +211,8 @@ struct UboParams {
   N: u32,
   m0: u32,
   n0: u32,
-  first: u32, // 1: overwrite C, 0: accumulate
-  two: u32,   // 1: a second k block is bound (A1, B1)
+  first: u32,  // 1: overwrite C, 0: accumulate
+  blocks: u32, // k blocks bound (1..4)
 }
 
 @group(0) @binding(0) var<uniform> u: UboParams;
@@ -220,8 +220,12 @@ struct UboParams {
 @group(0) @binding(2) var<uniform> B0: array<vec4f, 4096>;
 @group(0) @binding(3) var<uniform> A1: array<vec4f, 4096>;
 @group(0) @binding(4) var<uniform> B1: array<vec4f, 4096>;
-@group(0) @binding(5) var<storage, read_write> Cu: array<f32>;
-@group(0) @binding(6) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<uniform> A2: array<vec4f, 4096>;
+@group(0) @binding(6) var<uniform> B2: array<vec4f, 4096>;
+@group(0) @binding(7) var<uniform> A3: array<vec4f, 4096>;
+@group(0) @binding(8) var<uniform> B3: array<vec4f, 4096>;
+@group(0) @binding(9) var<storage, read_write> Cu: array<f32>;
+@group(0) @binding(10) var<storage, read> bias: array<f32>;
 
 // the 8x8 block of one invocation: acc[i] covers row i, columns 0..3 (.a) and 4..7 (.b)
 struct Acc {
@@ -268,11 +272,25 @@ fn mm_ubo(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid:
     let ib = k * (NC / 4u) + tb;
     c = fma8(c, A0[ia], A0[ia + 1u], B0[ib], B0[ib + 1u]);
   }
-  if (u.two == 1u) {
+  if (u.blocks > 1u) {
     for (var k = 0u; k < KC; k++) {
       let ia = k * (MC / 4u) + ta;
       let ib = k * (NC / 4u) + tb;
       c = fma8(c, A1[ia], A1[ia + 1u], B1[ib], B1[ib + 1u]);
+    }
+  }
+  if (u.blocks > 2u) {
+    for (var k = 0u; k < KC; k++) {
+      let ia = k * (MC / 4u) + ta;
+      let ib = k * (NC / 4u) + tb;
+      c = fma8(c, A2[ia], A2[ia + 1u], B2[ib], B2[ib + 1u]);
+    }
+  }
+  if (u.blocks > 3u) {
+    for (var k = 0u; k < KC; k++) {
+      let ia = k * (MC / 4u) + ta;
+      let ib = k * (NC / 4u) + tb;
+      c = fma8(c, A3[ia], A3[ia + 1u], B3[ib], B3[ib + 1u]);
     }
   }
   let m = u.m0 + wid.y * 8u;

@@ -127,20 +127,25 @@ function packedMatmul(
   });
   for (let i = 0; i < mt; i++) {
     for (let j = 0; j < nt; j++) {
-      for (let k = 0; k < kt; k += 2) {
-        const two = k + 1 < kt;
-        const k2 = two ? k + 1 : k; // an unused second window still needs a valid binding
+      for (let k = 0; k < kt; k += 4) {
+        const blocks = Math.min(4, kt - k);
+        // unused windows still need valid bindings: repeat the last real block
+        const kk = [0, 1, 2, 3].map((d) => k + Math.min(d, blocks - 1));
         launch("matmul", code, "mm_ubo", {
           buffers: [
-            win(pa, i * kt + k),
-            win(pb, j * kt + k),
-            win(pa, i * kt + k2),
-            win(pb, j * kt + k2),
+            win(pa, i * kt + kk[0]),
+            win(pb, j * kt + kk[0]),
+            win(pa, i * kt + kk[1]),
+            win(pb, j * kt + kk[1]),
+            win(pa, i * kt + kk[2]),
+            win(pb, j * kt + kk[2]),
+            win(pa, i * kt + kk[3]),
+            win(pb, j * kt + kk[3]),
             c,
-            bias ?? pa,
-          ], // (binding 6 must be bound even when unused)
+            bias ?? pa, // binding 10 must be bound even when unused
+          ],
           workgroups: [NC / 64, MC / 8],
-          params: new Params().u32(M, N, i * MC, j * NC, k === 0 ? 1 : 0, two ? 1 : 0),
+          params: new Params().u32(M, N, i * MC, j * NC, k === 0 ? 1 : 0, blocks),
           constants,
         });
       }
