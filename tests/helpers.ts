@@ -4,6 +4,8 @@
  * central finite differences of that reference in float64.
  */
 import { init } from "../lib/gpu/device.ts";
+import { join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Generator } from "../lib/tensor/rng.ts";
 import { type Tensor, tensor } from "../lib/tensor/tensor.ts";
 
@@ -210,4 +212,50 @@ export function assertEquals(got: unknown, want: unknown, what = "value"): void 
   const g = typeof got === "object" ? canonical(got) : got;
   const w = typeof want === "object" ? canonical(want) : want;
   if (g !== w) throw new Error(`${what}: got ${String(g)}, want ${String(w)}`);
+}
+
+/** Same bits (so NaN, -0 and infinities compare exactly), and the same array type. */
+export function assertSameBits(got: ArrayBufferView, want: ArrayBufferView, what: string): void {
+  assertEquals(got.constructor.name, want.constructor.name, `${what} type`);
+  const g = new Uint8Array(got.buffer, got.byteOffset, got.byteLength);
+  const w = new Uint8Array(want.buffer, want.byteOffset, want.byteLength);
+  assertEquals(g.length, w.length, `${what} byte length`);
+  for (let i = 0; i < g.length; i++) {
+    if (g[i] !== w[i]) throw new Error(`${what}: byte ${i} differs`);
+  }
+}
+
+/** A static file server for the checkout on 127.0.0.1 (URL-import tests). */
+export interface RepoServer {
+  /** `http://127.0.0.1:<port>` */
+  origin: string;
+  /** Paths requested so far. */
+  served: string[];
+  close(): Promise<void>;
+}
+
+/** Serve the repository root over http on 127.0.0.1, on a free port. */
+export function serveRepo(): RepoServer {
+  const root = normalize(join(fileURLToPath(new URL(".", import.meta.url)), ".."));
+  const served: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const pathname = decodeURIComponent(new URL(req.url).pathname);
+    const path = normalize(join(root, pathname));
+    if (!path.startsWith(root)) return new Response("forbidden", { status: 403 });
+    try {
+      const body = await Deno.readFile(path);
+      served.push(pathname);
+      const type = path.endsWith(".ts") ? "application/typescript" : "application/octet-stream";
+      return new Response(body, { headers: { "content-type": type } });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  const { port } = server.addr as Deno.NetAddr;
+  return { origin: `http://127.0.0.1:${port}`, served, close: () => server.shutdown() };
+}
+
+/** The bytes of a typed array (a view, no copy). */
+export function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }

@@ -2,41 +2,17 @@
  * `mod.ts` imported by http URL: a static file server on 127.0.0.1 serves the checkout,
  * a subprocess imports mod.ts from it and multiplies two matrices on the GPU.
  */
-import { assert, assertEquals } from "./helpers.ts";
-import { join, normalize } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const root = normalize(join(fileURLToPath(new URL(".", import.meta.url)), ".."));
-
-function contentType(path: string): string {
-  if (path.endsWith(".ts")) return "application/typescript";
-  if (path.endsWith(".json")) return "application/json";
-  return "text/plain";
-}
+import { assert, assertEquals, serveRepo } from "./helpers.ts";
 
 Deno.test({
   name: "url import: mod.ts over http multiplies matrices on the GPU",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const served: string[] = [];
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      async (req) => {
-        const path = normalize(join(root, decodeURIComponent(new URL(req.url).pathname)));
-        if (!path.startsWith(root)) return new Response("forbidden", { status: 403 });
-        try {
-          const body = await Deno.readFile(path);
-          served.push(new URL(req.url).pathname);
-          return new Response(body, { headers: { "content-type": contentType(path) } });
-        } catch {
-          return new Response("not found", { status: 404 });
-        }
-      },
-    );
+    const server = serveRepo();
     try {
-      const { port } = server.addr as Deno.NetAddr;
-      const url = `http://127.0.0.1:${port}/mod.ts`;
+      const port = new URL(server.origin).port;
+      const url = `${server.origin}/mod.ts`;
       const script = `
         const { init, tensor } = await import(${JSON.stringify(url)});
         await init();
@@ -63,9 +39,9 @@ Deno.test({
       const stderr = new TextDecoder().decode(out.stderr);
       assert(out.success, `subprocess failed: ${stderr}`);
       assertEquals(stdout.split("\n").pop(), JSON.stringify([58, 64, 139, 154]), "product");
-      assert(served.some((p) => p.endsWith(".wgsl")), "shaders were not fetched over http");
+      assert(server.served.some((p) => p.endsWith(".wgsl")), "shaders were not fetched over http");
     } finally {
-      await server.shutdown();
+      await server.close();
     }
   },
 });

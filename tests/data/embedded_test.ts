@@ -1,9 +1,7 @@
 import { embedded, EMBEDDED_PER_CLASS, embeddedFiles } from "../../lib/data/embedded.ts";
 import { balancedSubset, classCounts } from "../../lib/data/dataset.ts";
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIRS, fashionMnist } from "../../lib/data/idx.ts";
-import { assert, assertEquals } from "../helpers.ts";
-import { join, normalize } from "node:path";
-import { fileURLToPath } from "node:url";
+import { assert, assertEquals, serveRepo } from "../helpers.ts";
 
 Deno.test("embedded: both splits load, balanced, with the documented counts and size", async () => {
   let bytes = 0;
@@ -55,26 +53,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const root = normalize(join(fileURLToPath(new URL(".", import.meta.url)), "../.."));
-    const served: string[] = [];
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      async (req) => {
-        const path = normalize(join(root, decodeURIComponent(new URL(req.url).pathname)));
-        if (!path.startsWith(root)) return new Response("forbidden", { status: 403 });
-        try {
-          const body = await Deno.readFile(path);
-          served.push(new URL(req.url).pathname);
-          const type = path.endsWith(".ts") ? "application/typescript" : "application/octet-stream";
-          return new Response(body, { headers: { "content-type": type } });
-        } catch {
-          return new Response("not found", { status: 404 });
-        }
-      },
-    );
+    const server = serveRepo();
     try {
-      const { port } = server.addr as Deno.NetAddr;
-      const url = `http://127.0.0.1:${port}/lib/data/embedded.ts`;
+      const url = `${server.origin}/lib/data/embedded.ts`;
       const script = `
         const { embedded } = await import(${JSON.stringify(url)});
         const ds = await embedded("test");
@@ -93,9 +74,12 @@ Deno.test({
         JSON.parse(new TextDecoder().decode(out.stdout).trim()),
         [local.n, local.labels[0], local.images.length],
       );
-      assert(served.some((p) => p.endsWith("t10k-images-idx3-ubyte.gz")), "gz not served by http");
+      assert(
+        server.served.some((p) => p.endsWith("t10k-images-idx3-ubyte.gz")),
+        "gz not served by http",
+      );
     } finally {
-      await server.shutdown();
+      await server.close();
     }
   },
 });

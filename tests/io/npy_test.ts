@@ -1,5 +1,12 @@
 import { parseNpy, readNpy, serializeNpy, writeNpy } from "../../lib/io/npy.ts";
-import { assert, assertEquals, assertRejects, assertThrows } from "../helpers.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertSameBits,
+  assertThrows,
+  bytesOf,
+} from "../helpers.ts";
 
 const SRC = "feats.npy";
 
@@ -19,20 +26,6 @@ function npyFile(dict: string, data: Uint8Array = new Uint8Array(0), major = 1):
   out[total - 1] = 0x0a;
   out.set(data, total);
   return out;
-}
-
-function bytesOf(a: ArrayBufferView): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-function assertSameBits(got: ArrayBufferView, want: ArrayBufferView, what: string): void {
-  assertEquals(got.constructor.name, want.constructor.name, `${what} type`);
-  const g = bytesOf(got);
-  const w = bytesOf(want);
-  assertEquals(g.length, w.length, `${what} byte length`);
-  for (let i = 0; i < g.length; i++) {
-    if (g[i] !== w[i]) throw new Error(`${what}: byte ${i} differs`);
-  }
 }
 
 function latin1(b: Uint8Array): string {

@@ -6,7 +6,14 @@ import {
   writeSafetensors,
 } from "../../lib/io/safetensors.ts";
 import { writeFileAtomic, writeTextAtomic } from "../../lib/io/atomic.ts";
-import { assert, assertEquals, assertRejects, assertThrows } from "../helpers.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertSameBits,
+  assertThrows,
+  bytesOf,
+} from "../helpers.ts";
 
 const SRC = "weights.safetensors";
 
@@ -37,21 +44,6 @@ function concat(...parts: Uint8Array[]): Uint8Array {
     o += p.length;
   }
   return out;
-}
-
-function bytesOf(a: ArrayBufferView): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-/** Same bits (so NaN, -0 and infinities compare exactly). */
-function assertSameBits(got: ArrayBufferView, want: ArrayBufferView, what: string): void {
-  assertEquals(got.constructor.name, want.constructor.name, `${what} type`);
-  const g = bytesOf(got);
-  const w = bytesOf(want);
-  assertEquals(g.length, w.length, `${what} byte length`);
-  for (let i = 0; i < g.length; i++) {
-    if (g[i] !== w[i]) throw new Error(`${what}: byte ${i} differs`);
-  }
 }
 
 function get(f: { tensors: Map<string, HostTensor> }, name: string): HostTensor {
