@@ -16,6 +16,7 @@ import { Linear } from "../../lib/nn/linear.ts";
 import { DropPath } from "../../lib/nn/block.ts";
 import { Generator } from "../../lib/tensor/rng.ts";
 import { linear } from "./reference.ts";
+import { bicubicRef, geo } from "../references/bicubic.ts";
 
 await setup();
 
@@ -329,5 +330,48 @@ Deno.test({
     // the ViT's rates rise linearly from 0 to dropPathRate over the blocks
     const vit = new ViT({ ...TINY, depth: 3, dropPathRate: 0.2 });
     assertEquals(vit.blocks.items.map((b) => b.dropPath.p), [0, 0.1, 0.2]);
+  },
+});
+
+Deno.test({
+  name: "vit: position embeddings resize bicubically with DINO's (n + 0.1) / N scale factor",
+  ...gpuTest,
+  fn: async () => {
+    // a 7x7 grid (28 px, patch 4) resized for 12-px crops (3x3) and 36-px crops (9x9)
+    const vit = new ViT({ ...TINY, imgSize: 28, patchSize: 4, inChans: 1 });
+    const D = 8;
+    const pos = randArray(50 * D, 77);
+    vit.loadStateDict(
+      new Map([["pos_embed", { shape: [1, 50, D], data: Float32Array.from(pos) }]]),
+      {
+        strict: false,
+      },
+    );
+    for (const g of [3, 9, 5]) {
+      const got = await vit.posEncoding(g, g).toArray();
+      // reference: the patch part as [D, 7, 7] planes, PyTorch's interpolate with scale_factor
+      const planes = new Float64Array(D * 49);
+      for (let t = 0; t < 49; t++) {
+        for (let d = 0; d < D; d++) planes[d * 49 + t] = pos[(1 + t) * D + d];
+      }
+      const geom = geo([1, D, 7, 7], { scaleFactor: [(g + 0.1) / 7, (g + 0.1) / 7] });
+      assertEquals([geom.outH, geom.outW], [g, g], "grid size");
+      const out = bicubicRef(planes, geom);
+      const want = new Float64Array((1 + g * g) * D);
+      for (let d = 0; d < D; d++) want[d] = pos[d]; // the class token's embedding is kept
+      for (let t = 0; t < g * g; t++) {
+        for (let d = 0; d < D; d++) want[(1 + t) * D + d] = out[d * g * g + t];
+      }
+      assertClose(got, want, { atol: 1e-5, rtol: 1e-5 }, `pos_embed resized to ${g}x${g}`);
+      if (g === 3) {
+        // the scale factor matters: size=(3, 3) maps coordinates with 7/3 and gives other values
+        const bySize = bicubicRef(planes, geo([1, D, 7, 7], { size: [3, 3] }));
+        let diff = 0;
+        for (let i = 0; i < out.length; i++) diff = Math.max(diff, Math.abs(out[i] - bySize[i]));
+        assert(diff > 0.05, `scale-factor and size resizes should differ, max diff ${diff}`);
+      }
+    }
+    // at the training size the table is used as is
+    assert(vit.posEncoding(7, 7) === vit.posEmbed, "the training-size table is used as is");
   },
 });
