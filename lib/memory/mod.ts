@@ -1,0 +1,25 @@
+/**
+ * Memory buffers of the Mugs training state: the InfoNCE negative queue (`FifoQueue`)
+ * and the local-group memory with cosine top-k neighbour search (`LocalGroupMemory`).
+ *
+ * @example
+ * ```ts
+ * import { FifoQueue, LocalGroupMemory } from "./lib/memory/mod.ts";
+ * ```
+ */
+export {
+  checkBatch,
+  checkState,
+  FifoQueue,
+  type FifoQueueOptions,
+  type QueueInit,
+  type RingState,
+} from "./queue.ts";
+export {
+  type KeepMask,
+  LocalGroupMemory,
+  type LocalGroupMemoryOptions,
+  MUGS_MEMORY_SIZE,
+  MUGS_TOP_K,
+  type Neighbours,
+} from "./local_group.ts";
