@@ -263,13 +263,21 @@ export class ViT extends Module {
 
   /** Class token, patch tokens and their mean, after the final norm. */
   forward(images: Tensor): ViTOutput {
-    let x = this.prepareTokens(images);
-    for (const blk of this.blocks.items) x = blk.forward(x).out;
-    x = this.norm.forward(x);
+    return this.encode(images);
+  }
+
+  /**
+   * As `forward`, plus the last block's tokens before the final norm (`pre`, [B, 1 + L, D]):
+   * Mugs queries its local-group memory with their mean.
+   */
+  encode(images: Tensor): ViTOutput & { pre: Tensor } {
+    let pre = this.prepareTokens(images);
+    for (const blk of this.blocks.items) pre = blk.forward(pre).out;
+    const x = this.norm.forward(pre);
     const [B, T, D] = x.shape;
     const cls = x.slice(1, 0, 1).reshape(B, D);
     const patch = x.slice(1, 1, T);
-    return { cls, patch, mean: patch.mean(1) };
+    return { cls, patch, mean: patch.mean(1), pre };
   }
 
   /** The last block's attention per head, [B, heads, 1 + L, 1 + L] (row 0: the class token's). */

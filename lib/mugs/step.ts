@@ -1,0 +1,161 @@
+/**
+ * One Mugs training step, as the official `train_one_epoch` runs it:
+ *
+ *   views  = multi-crop(images)                       2 teacher globals, 2 + n student views
+ *   t      = teacher(teacher views)                   no tape
+ *   s      = student(student globals, student locals)
+ *   loss   = w_i * instance(s, t, queue_i) + w_l * local-group(s, t, queue_l)
+ *          + w_g * group(s, t)                        weight-0 branches are skipped
+ *   backward; cancel the prototype layer's gradient in epoch 0; AdamW (clip per parameter)
+ *   teacher = EMA(student); queues <- teacher targets (view 0, then view 1);
+ *   teacher memory <- teacher's first-view patch mean; student memory <- the student's, for
+ *   weakly augmented images only.
+ */
+import { MugsNet } from "./model.ts";
+import { AdamW } from "../optim/adamw.ts";
+import { emaUpdate } from "../optim/ema.ts";
+import { cancelGradients } from "../optim/clip.ts";
+import { FifoQueue } from "../memory/queue.ts";
+import { LocalGroupMemory } from "../memory/local_group.ts";
+import { instanceLoss } from "../losses/instance.ts";
+import { localGroupLoss } from "../losses/local_group.ts";
+import { GroupLoss } from "../losses/group.ts";
+import { weightedTotal } from "../losses/total.ts";
+import type { MultiCrop } from "../augment/multicrop.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { noGrad } from "../tensor/tape.ts";
+
+/** Loss weights (1, 1, 1 for Mugs; a 0 removes that branch). */
+export interface LossWeights {
+  instance: number;
+  localGroup: number;
+  group: number;
+}
+
+/** Hyper-parameters of the step that schedules do not set. */
+export interface StepConfig {
+  weights: LossWeights;
+  queueSize: number;
+  memorySize: number;
+  /** InfoNCE temperature (0.2). */
+  temperature: number;
+  /** Per-parameter gradient clipping (3.0). */
+  clip: number;
+  /** Epochs during which the prototype layer's gradient is cancelled (1). */
+  freezeLastLayer: number;
+}
+
+/** Values set per iteration by the schedules. */
+export interface StepSchedule {
+  epoch: number;
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+}
+
+/** The losses of one step (scalar tensors; read them back only when logging). */
+export interface StepLosses {
+  total: Tensor;
+  instance?: Tensor;
+  localGroup?: Tensor;
+  group?: Tensor;
+}
+
+/** Student, teacher, optimiser, queues, memories and the group loss's centre: the training state. */
+export class MugsState {
+  readonly instanceQueue: FifoQueue;
+  readonly localGroupQueue: FifoQueue;
+  readonly teacherMemory: LocalGroupMemory;
+  readonly studentMemory: LocalGroupMemory;
+  readonly groupLoss: GroupLoss;
+
+  /**
+   * @example
+   * ```ts
+   * const state = new MugsState(student, teacher, opt, crops, cfg, teacherTemp, 0);
+   * ```
+   */
+  constructor(
+    readonly student: MugsNet,
+    readonly teacher: MugsNet,
+    readonly optimizer: AdamW,
+    readonly crops: MultiCrop,
+    readonly cfg: StepConfig,
+    teacherTemp: number | ((epoch: number) => number),
+    seed: number,
+  ) {
+    const out = student.heads.out;
+    const D = student.backbone.config.embedDim;
+    const nViews = 2 + crops.config.local.count;
+    this.instanceQueue = new FifoQueue(cfg.queueSize, out, { init: "random", seed: seed + 101 });
+    this.localGroupQueue = new FifoQueue(cfg.queueSize, out, { init: "random", seed: seed + 102 });
+    this.teacherMemory = new LocalGroupMemory(cfg.memorySize, D, {
+      init: "random",
+      seed: seed + 103,
+    });
+    this.studentMemory = new LocalGroupMemory(cfg.memorySize, D, {
+      init: "random",
+      seed: seed + 104,
+    });
+    this.groupLoss = new GroupLoss(student.heads.prototypes, { studentViews: nViews, teacherTemp });
+    teacher.eval();
+    for (const p of teacher.parameters()) p.requiresGrad = false;
+  }
+
+  /**
+   * One step on a batch of images [B, C, H, W] in [0, 1] (run it inside `tidy`).
+   * `seed` drives the views of this step.
+   */
+  step(images: Tensor, seed: number, s: StepSchedule): StepLosses {
+    const B = images.shape[0];
+    const views = this.crops.apply(images, seed);
+    const nLocal = views.local ? views.local.shape[0] / B : 0;
+    const w = this.cfg.weights;
+    const t = noGrad(() => this.teacher.forward([views.teacher], this.teacherMemory, B));
+    const groups = views.local ? [views.studentGlobal, views.local] : [views.studentGlobal];
+    const st = this.student.forward(groups, this.studentMemory, B);
+    const opts = { studentViews: 2 + nLocal, temperature: this.cfg.temperature };
+    const { total, losses } = weightedTotal([
+      {
+        name: "instance",
+        weight: w.instance,
+        compute: () => instanceLoss(st.instance, t.instance, this.instanceQueue.tensor, opts),
+      },
+      {
+        name: "localGroup",
+        weight: w.localGroup,
+        compute: () =>
+          localGroupLoss(st.localGroup, t.localGroup, this.localGroupQueue.tensor, opts),
+      },
+      {
+        name: "group",
+        weight: w.group,
+        compute: () => this.groupLoss.forward(st.group, t.group, s.epoch),
+      },
+    ]);
+    total.backward();
+    if (s.epoch < this.cfg.freezeLastLayer) {
+      cancelGradients(this.student.namedParameters(), "last_layer");
+    }
+    this.optimizer.lr = s.lr;
+    this.optimizer.weightDecay = s.weightDecay;
+    this.optimizer.step({ clip: this.cfg.clip });
+    this.optimizer.zeroGrad();
+    noGrad(() => {
+      emaUpdate(this.teacher, this.student, s.momentum);
+      for (let v = 0; v < 2; v++) {
+        this.instanceQueue.enqueue(t.instance.slice(0, v * B, (v + 1) * B));
+        this.localGroupQueue.enqueue(t.localGroup.slice(0, v * B, (v + 1) * B));
+      }
+      this.teacherMemory.enqueue(t.memoryEntry);
+      this.studentMemory.enqueue(st.memoryEntry, Array.from(views.weakFlag, (f) => f === 1));
+    });
+    views.dispose();
+    return {
+      total,
+      instance: losses.instance,
+      localGroup: losses.localGroup,
+      group: losses.group,
+    };
+  }
+}

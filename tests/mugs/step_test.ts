@@ -1,0 +1,114 @@
+import { assert, assertClose, assertEquals, gpuTest, setup } from "../helpers.ts";
+import { type MugsHeadConfig, MugsNet } from "../../lib/mugs/model.ts";
+import { MugsState, type StepConfig } from "../../lib/mugs/step.ts";
+import { vitConfig } from "../../lib/nn/vit.ts";
+import { AdamW, paramGroups } from "../../lib/optim/adamw.ts";
+import { MultiCrop, multiCropConfig } from "../../lib/augment/multicrop.ts";
+import { rand } from "../../lib/tensor/tensor.ts";
+import { tidy } from "../../lib/tensor/scope.ts";
+
+await setup();
+
+const VIT = vitConfig("vit_micro_28", { embedDim: 32, depth: 2, numHeads: 2, dropPathRate: 0.1 });
+const HEADS: MugsHeadConfig = {
+  hidden: 32,
+  out: 16,
+  predHidden: 32,
+  bottleneck: 16,
+  prototypes: 64,
+  k: 4,
+  relationDepth: 1,
+  normLastLayer: true,
+};
+
+function build(weights = { instance: 1, localGroup: 1, group: 1 }) {
+  const student = new MugsNet(VIT, HEADS, true, 0);
+  const teacher = new MugsNet(VIT, HEADS, false, 0);
+  teacher.loadStateDict(student.stateDict(), { strict: false }); // teacher starts as the student
+  const opt = new AdamW(paramGroups(student.namedParameters(), { patchEmbedLrScale: 0.2 }), {
+    lr: 1e-3,
+    weightDecay: 0.04,
+  });
+  const base = multiCropConfig("mugs", "fashion-mnist");
+  const crops = new MultiCrop({ ...base, local: { ...base.local, count: 2 } });
+  const cfg: StepConfig = {
+    weights,
+    queueSize: 64,
+    memorySize: 64,
+    temperature: 0.2,
+    clip: 3,
+    freezeLastLayer: 1,
+  };
+  return { student, teacher, state: new MugsState(student, teacher, opt, crops, cfg, 0.04, 0) };
+}
+
+Deno.test({
+  name: "mugs step: three finite losses, EMA teacher off the tape, queues and memories advance",
+  ...gpuTest,
+  fn: async () => {
+    const { student, teacher, state } = build();
+    const B = 6;
+    const images = rand([B, 1, 28, 28], { seed: 3 });
+    const name = "backbone.blocks.0.attn.qkv.weight";
+    const tBefore = await teacher.stateDict().get(name)!.toArray();
+    const protoBefore = await student.stateDict().get("group_head.last_layer.weight_v")!.toArray();
+    const sched = { epoch: 0, lr: 1e-3, weightDecay: 0.04, momentum: 0.9 };
+    const losses = tidy(() => state.step(images, 1, sched));
+    const vals = {
+      total: await losses.total.item(),
+      instance: await losses.instance!.item(),
+      localGroup: await losses.localGroup!.item(),
+      group: await losses.group!.item(),
+    };
+    for (const [k, v] of Object.entries(vals)) {
+      assert(Number.isFinite(v) && v > 0, `${k} loss ${v}`);
+    }
+    assertClose([vals.total], [(vals.instance + vals.localGroup + vals.group) / 3], {
+      atol: 1e-5,
+      rtol: 1e-5,
+    }, "mean");
+    // teacher = 0.9 * teacher + 0.1 * student (after the student's update)
+    const sAfter = await student.stateDict().get(name)!.toArray();
+    const tAfter = await teacher.stateDict().get(name)!.toArray();
+    assertClose(tAfter, Array.from(tBefore, (x, i) => 0.9 * x + 0.1 * sAfter[i]), {
+      atol: 1e-6,
+      rtol: 1e-5,
+    }, "EMA");
+    assert(teacher.parameters().every((p) => p.grad === null), "the teacher has no gradients");
+    // epoch 0: the prototype layer's gradient is cancelled, so it did not move
+    assertEquals(
+      Array.from(await student.stateDict().get("group_head.last_layer.weight_v")!.toArray()),
+      Array.from(protoBefore),
+    );
+    // queues take both teacher views (2B rows), memories one batch (the student only weak images)
+    assertEquals(state.instanceQueue.pointer, 2 * B);
+    assertEquals(state.localGroupQueue.pointer, 2 * B);
+    assertEquals(state.teacherMemory.pointer, B);
+    assert(state.studentMemory.pointer <= B, "student memory writes at most one row per image");
+    // epoch 1: the prototype layer trains
+    tidy(() => state.step(images, 2, { ...sched, epoch: 1 }));
+    const protoAfter = await student.stateDict().get("group_head.last_layer.weight_v")!.toArray();
+    assert(
+      Array.from(protoAfter).some((v, i) => v !== protoBefore[i]),
+      "prototypes move after epoch 0",
+    );
+  },
+});
+
+Deno.test({
+  name: "mugs step: a loss weight of 0 removes that branch",
+  ...gpuTest,
+  fn: async () => {
+    const { state } = build({ instance: 1, localGroup: 0, group: 0 });
+    const images = rand([4, 1, 28, 28], { seed: 5 });
+    const losses = tidy(() =>
+      state.step(images, 1, { epoch: 0, lr: 1e-3, weightDecay: 0.04, momentum: 0.99 })
+    );
+    assertEquals(losses.localGroup, undefined);
+    assertEquals(losses.group, undefined);
+    assertClose([await losses.total.item()], [await losses.instance!.item()], {
+      atol: 1e-6,
+      rtol: 1e-6,
+    }, "total");
+  },
+});
