@@ -9,6 +9,7 @@ import { benchInit } from "./harness.ts";
 import { benchKernels } from "./kernels.ts";
 import { benchTrainStep } from "./train_step.ts";
 import { benchAugment } from "./augment.ts";
+import { benchMugsStep } from "./mugs_step.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -23,3 +24,4 @@ const want = (name: string) => !values.only || name.includes(values.only);
 if (want("kernels")) await benchKernels(values["all-kernels"]!, info.isFallback);
 if (want("train")) await benchTrainStep();
 if (want("augment")) await benchAugment();
+if (want("mugs")) await benchMugsStep();

@@ -1,0 +1,104 @@
+/**
+ * Mugs step benchmark (issue 5's configuration): batch 64, the 28-px ViT (patch 4, dim 64,
+ * depth 4, 4 heads); teacher 2 x 28 px, student 2 x 28 px + 4 x 12 px; head hidden 256,
+ * output 128 (prediction hidden 512); queues and memories of 4096; 4096 prototypes; k = 8.
+ * Prints images/s, then one line with the share of time per phase (measured in a separate
+ * step with a GPU sync after each phase).
+ */
+import { sync } from "../lib/gpu/device.ts";
+import { MugsNet } from "../lib/mugs/model.ts";
+import { MugsState } from "../lib/mugs/step.ts";
+import { vitConfig } from "../lib/nn/vit.ts";
+import { AdamW, paramGroups } from "../lib/optim/adamw.ts";
+import { MultiCrop, multiCropConfig } from "../lib/augment/multicrop.ts";
+import { rand } from "../lib/tensor/tensor.ts";
+import { tidy } from "../lib/tensor/scope.ts";
+import { r3, report } from "./harness.ts";
+
+/** Run the Mugs step benchmark. */
+export async function benchMugsStep(steps = 4): Promise<void> {
+  const B = 64;
+  const vit = vitConfig("vit_micro_28", { dropPathRate: 0.1 });
+  const heads = {
+    hidden: 256,
+    out: 128,
+    predHidden: 512,
+    bottleneck: 128,
+    prototypes: 4096,
+    k: 8,
+    relationDepth: 1,
+    normLastLayer: true,
+  };
+  const student = new MugsNet(vit, heads, true, 0);
+  const teacher = new MugsNet(vit, heads, false, 0);
+  teacher.loadStateDict(student.stateDict(), { strict: false });
+  const opt = new AdamW(paramGroups(student.namedParameters(), { patchEmbedLrScale: 0.2 }), {
+    lr: 5e-4,
+    weightDecay: 0.04,
+  });
+  const base = multiCropConfig("mugs", "fashion-mnist");
+  const crops = new MultiCrop({ ...base, local: { ...base.local, count: 4 } });
+  const state = new MugsState(
+    student,
+    teacher,
+    opt,
+    crops,
+    {
+      weights: { instance: 1, localGroup: 1, group: 1 },
+      queueSize: 4096,
+      memorySize: 4096,
+      temperature: 0.2,
+      clip: 3,
+      freezeLastLayer: 0,
+    },
+    0.04,
+    0,
+  );
+  const images = rand([B, 1, 28, 28], { seed: 1 });
+  const sched = { epoch: 1, lr: 5e-4, weightDecay: 0.04, momentum: 0.996 };
+  for (let i = 0; i < 2; i++) tidy(() => void state.step(images, i, sched));
+  await sync();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) tidy(() => void state.step(images, 10 + i, sched));
+  await sync();
+  const ms = (performance.now() - t0) / steps;
+  report({
+    name:
+      "mugs step (28px ViT dim 64 depth 4, batch 64, 2+2x28 + 4x12 views, queues 4096, 4096 prototypes)",
+    images_per_s: r3((B * 1000) / ms),
+    ms: r3(ms),
+  });
+  // phase shares: one step with a sync after each phase
+  const phases: Record<string, number> = {};
+  const mark = async (name: string, t: number) => {
+    await sync();
+    phases[name] = (phases[name] ?? 0) + performance.now() - t;
+    return performance.now();
+  };
+  let t = performance.now();
+  const views = crops.apply(images, 99);
+  t = await mark("views", t);
+  const te = teacher.forward([views.teacher], state.teacherMemory, B);
+  t = await mark("teacher_forward", t);
+  const st = student.forward([views.studentGlobal, views.local!], state.studentMemory, B);
+  t = await mark("student_forward", t);
+  const { instanceLoss } = await import("../lib/losses/instance.ts");
+  const { localGroupLoss } = await import("../lib/losses/local_group.ts");
+  const opts = { studentViews: 6, temperature: 0.2 };
+  const total = instanceLoss(st.instance, te.instance.detach(), state.instanceQueue.tensor, opts)
+    .add(localGroupLoss(st.localGroup, te.localGroup.detach(), state.localGroupQueue.tensor, opts))
+    .add(state.groupLoss.forward(st.group, te.group.detach(), 1)).div(3);
+  t = await mark("losses", t);
+  total.backward();
+  t = await mark("backward", t);
+  opt.step({ clip: 3 });
+  opt.zeroGrad();
+  t = await mark("optimizer", t);
+  const { emaUpdate } = await import("../lib/optim/ema.ts");
+  emaUpdate(teacher, student, 0.996);
+  t = await mark("ema", t);
+  const sum = Object.values(phases).reduce((a, b) => a + b, 0);
+  const shares: Record<string, number> = {};
+  for (const [k, v] of Object.entries(phases)) shares[k] = r3(v / sum);
+  report({ name: "mugs step phase shares", ...shares, ms: r3(sum) });
+}
