@@ -71,3 +71,21 @@ export {
   resizedCrop,
   solarize,
 } from "./lib/augment/mod.ts";
+export * from "./lib/memory/mod.ts";
+export * from "./lib/losses/mod.ts";
+export {
+  GroupHead,
+  InstanceHead,
+  LocalGroupHead,
+  ProjectionMLP,
+  WeightNormLinear,
+} from "./lib/mugs/heads.ts";
+export { LocalGroupTransformer } from "./lib/mugs/local_group_transformer.ts";
+export { type MugsHeadConfig, MugsNet, type MugsOutputs } from "./lib/mugs/model.ts";
+export {
+  type LossWeights,
+  MugsState,
+  type StepConfig,
+  type StepLosses,
+  type StepSchedule,
+} from "./lib/mugs/step.ts";
