@@ -1,0 +1,426 @@
+/**
+ * DINO's weighted k-NN classifier (eval_knn.py, `knn_classifier`) on WebGPU.
+ *
+ * Train and test features are L2-normalised; for each chunk of test rows the cosine
+ * similarities to every train row are one matmul ([rows, N], so memory stays bounded
+ * whatever M), and an exact top-k of each similarity row (k <= 256, shaders/knn.wgsl)
+ * keeps the best `max(ks)` neighbours, best first. Every k in `ks` is a prefix of that
+ * one list, so all of them cost one pass. Each neighbour votes for its label with weight
+ * exp(s / T); the classes are ranked by vote.
+ *
+ * Ties, deterministic: neighbours of equal similarity rank by lower train index (so the
+ * top k is unique); classes of equal vote rank by lower class index, also for top-5
+ * (classes without a vote rank after every voted class, by index, as zeros in DINO's
+ * vote matrix do). A test row is top-5 correct when its label is among the first
+ * min(5, k) ranked classes (DINO's `correct.narrow(1, 0, min(5, k))`).
+ *
+ * The exact top-k: each (row, chunk of train columns) invocation keeps the best k pairs
+ * in a private heap; any member of a row's top k is in its chunk's top k, so merging the
+ * per-chunk lists (two-pointer, in groups, repeated until one list per row is left)
+ * gives the exact top k. Chunks and merge groups are sized for the worst case (an
+ * ascending row, where every element enters the heap) so that no invocation exceeds
+ * `LOOP_BUDGET`, llvmpipe's silent loop cap.
+ */
+import code from "../../shaders/knn.wgsl" with { type: "text" };
+import { runtime } from "../gpu/device.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { noGrad } from "../tensor/tape.ts";
+import { grid, launch, LOOP_BUDGET, Params } from "../tensor/launch.ts";
+import { matmulRaw } from "../tensor/ops/matmul.ts";
+import { l2normalize } from "../tensor/ops/norm.ts";
+
+/**
+ * Largest k the k-NN top-k supports.
+ *
+ * @example
+ * ```ts
+ * const ks = [10, 20, 100, 200].filter((k) => k <= KNN_MAX_K);
+ * ```
+ */
+export const KNN_MAX_K = 256;
+
+/** Bytes of one chunk's similarity matrix by default (and at most the binding limit). */
+const SIM_BYTES = 64 << 20;
+/** Small workgroups: each invocation runs a long serial loop. */
+const WG = 16;
+
+/**
+ * Worst-case loop iterations of one `knn_scan` invocation over `scan` columns with a
+ * heap of `k` (every element enters: one outer iteration plus a sift-down of at most
+ * floor(log2 k) + 2; then the reset, the heap sort and the outputs). Exported for tests.
+ *
+ * @example
+ * ```ts
+ * scanCost(200, 4096) <= LOOP_BUDGET; // true
+ * ```
+ */
+export function scanCost(k: number, scan: number): number {
+  const sift = (31 - Math.clz32(k)) + 3; // outer iteration + loop entry + levels + exit
+  return scan * sift + (k + 1) * sift + 2 * (k + 1) + 16;
+}
+
+/**
+ * Worst-case loop iterations of one `knn_merge` invocation over `lists` sorted lists of
+ * `k` pairs (k + 2 per list, plus the first copy and the outputs). Exported for tests.
+ *
+ * @example
+ * ```ts
+ * mergeCost(200, 100) <= LOOP_BUDGET; // true
+ * ```
+ */
+export function mergeCost(k: number, lists: number): number {
+  return lists * (k + 2) + 2 * (k + 1) + 16;
+}
+
+/** How one chunk's top-k splits its work (see `knnPlan`). */
+export interface KnnPlan {
+  /** Column chunks per similarity row (one scan invocation each). */
+  chunks: number;
+  /** Columns per chunk. */
+  chunk: number;
+  /** Sorted lists one merge invocation combines. */
+  group: number;
+}
+
+/**
+ * Split similarity rows of `N` columns for a top-`k` over `rows` rows: chunks of at least
+ * max(8k, 512) columns, enough of them for about `target` invocations (256 on a CPU
+ * adapter, 16 384 on a GPU), never more columns than fit `LOOP_BUDGET` in the worst case
+ * (`scanCost`); `group`: the most lists a merge invocation may combine (`mergeCost`).
+ * `scanChunk` and `mergeGroup` force smaller values (tests use them to reach the merge
+ * paths); they are clamped to what the budget allows.
+ *
+ * @example
+ * ```ts
+ * knnPlan(256, 60000, 200, 256); // { chunks: 11, chunk: 5757, group: 294 }
+ * ```
+ */
+export function knnPlan(
+  rows: number,
+  N: number,
+  k: number,
+  target: number = runtime().info.kernels === "cpu" ? 256 : 16384,
+  scanChunk?: number,
+  mergeGroup?: number,
+): KnnPlan {
+  const s0 = scanCost(k, 0);
+  const maxChunk = Math.floor((LOOP_BUDGET - s0) / (scanCost(k, 1) - s0));
+  const m0 = mergeCost(k, 0);
+  let group = Math.floor((LOOP_BUDGET - m0) / (mergeCost(k, 1) - m0));
+  if (mergeGroup !== undefined) group = Math.max(2, Math.min(group, Math.floor(mergeGroup)));
+  const minChunk = Math.min(Math.max(8 * k, 512), maxChunk);
+  const want = Math.min(Math.floor(target / rows), Math.floor(N / minChunk));
+  let chunk = want <= 1 ? N : Math.ceil(N / want);
+  chunk = Math.min(chunk, maxChunk);
+  if (scanChunk !== undefined) chunk = Math.max(1, Math.min(chunk, Math.floor(scanChunk)));
+  return { chunks: Math.ceil(N / chunk), chunk, group };
+}
+
+/** Options shared by `knnNeighbors` and `knnClassify`. */
+export interface KnnChunking {
+  /** Test rows per similarity chunk (default: a [chunk, N] matrix of about 64 MiB). */
+  chunk?: number;
+  /** Tuning and tests: at most this many train columns per scan invocation. */
+  scanChunk?: number;
+  /** Tuning and tests: at most this many lists per merge invocation (>= 2). */
+  mergeGroup?: number;
+}
+
+function intOpt(op: string, what: string, v: number | undefined, min: number): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < min)) {
+    throw new Error(`${op}: ${what} must be an integer >= ${min}, got ${v}`);
+  }
+}
+
+function checkFeatures(op: string, what: string, t: unknown): Tensor {
+  if (!(t instanceof Tensor)) throw new Error(`${op}: ${what} must be a Tensor [rows, D]`);
+  if (t.disposed) throw new Error(`${op}: ${what} [${t.shape}] was disposed`);
+  if (t.dtype !== "f32" || t.ndim !== 2) {
+    throw new Error(
+      `${op}: ${what} must be a 2-D f32 tensor [rows, D], got ${t.dtype} [${t.shape}]`,
+    );
+  }
+  return t;
+}
+
+function checkPair(op: string, train: unknown, test: unknown): [Tensor, Tensor] {
+  const a = checkFeatures(op, "trainFeatures", train);
+  const b = checkFeatures(op, "testFeatures", test);
+  if (a.shape[1] !== b.shape[1]) {
+    throw new Error(
+      `${op}: trainFeatures [${a.shape}] and testFeatures [${b.shape}] differ in feature dimension`,
+    );
+  }
+  return [a, b];
+}
+
+function checkK(op: string, k: number, N: number, what = "k"): void {
+  if (!Number.isInteger(k) || k < 1) {
+    throw new Error(`${op}: ${what} must be a positive integer, got ${k}`);
+  }
+  if (k > KNN_MAX_K) {
+    throw new Error(`${op}: ${what} = ${k} exceeds the supported maximum ${KNN_MAX_K}`);
+  }
+  if (k > N) throw new Error(`${op}: ${what} = ${k} exceeds the ${N} train rows (trainFeatures)`);
+}
+
+/** f32 similarity from an order-preserving key (inverse of the shader's key_of). */
+function decode(keys: Uint32Array): Float32Array {
+  const bits = new Uint32Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const v = keys[i];
+    bits[i] = v & 0x80000000 ? v & 0x7fffffff : ~v >>> 0;
+  }
+  return new Float32Array(bits.buffer);
+}
+
+/** Exact top-`K` of each row of `sim` [R, N]: keys and indices [R, K], best first. */
+function topkRows(sim: Tensor, K: number, o: KnnChunking): { keys: Tensor; idx: Tensor } {
+  const [R, N] = sim.shape;
+  const { chunks, chunk, group } = knnPlan(R, N, K, undefined, o.scanChunk, o.mergeGroup);
+  const constants = { WG, K };
+  let n = R * chunks;
+  let keys = Tensor.empty([n * K], "i32", "knn");
+  let idx = Tensor.empty([n * K], "i32", "knn");
+  launch("knn", code, "knn_scan", {
+    buffers: [sim, keys, idx],
+    workgroups: grid(n, WG),
+    params: new Params().u32(n, R, N, chunks, chunk, 0, 0, 0),
+    constants,
+  });
+  let lists = chunks;
+  while (lists > 1) {
+    const groups = Math.ceil(lists / group);
+    n = R * groups;
+    const k2 = Tensor.empty([n * K], "i32", "knn");
+    const i2 = Tensor.empty([n * K], "i32", "knn");
+    launch("knn", code, "knn_merge", {
+      buffers: [keys, idx, k2, i2],
+      workgroups: grid(n, WG),
+      params: new Params().u32(n, R, N, lists, group, groups, 0, 0),
+      constants,
+    });
+    keys.dispose();
+    idx.dispose();
+    keys = k2;
+    idx = i2;
+    lists = groups;
+  }
+  return { keys, idx };
+}
+
+/** Test rows per chunk: the caller's, or a similarity matrix of about SIM_BYTES. */
+function chunkRows(M: number, N: number, chunk: number | undefined): number {
+  if (chunk !== undefined) return Math.min(chunk, M);
+  const rt = runtime();
+  const bytes = Math.min(SIM_BYTES, rt.device.limits.maxStorageBufferBindingSize);
+  return Math.max(1, Math.min(M, Math.floor(bytes / (4 * N))));
+}
+
+/**
+ * For each chunk of test rows: normalise, multiply, select. Yields the chunk's first
+ * row, its row count, and its top-`K` similarities and train indices [rows, K].
+ */
+async function* neighbourChunks(
+  train: Tensor,
+  test: Tensor,
+  K: number,
+  o: KnnChunking,
+): AsyncGenerator<{ start: number; rows: number; sims: Float32Array; idx: Int32Array }> {
+  const [N] = train.shape;
+  const [M] = test.shape;
+  const rows = chunkRows(M, N, o.chunk);
+  const tr = noGrad(() => l2normalize(train));
+  const te = noGrad(() => l2normalize(test));
+  try {
+    for (let s = 0; s < M; s += rows) {
+      const e = Math.min(M, s + rows);
+      const q = e - s === M ? te : noGrad(() => te.slice(0, s, e));
+      const sim = matmulRaw(q, tr, false, true);
+      if (q !== te) q.dispose();
+      const { keys, idx } = topkRows(sim, K, o);
+      sim.dispose();
+      try {
+        const k = await keys.toArray();
+        const ix = await idx.toArray() as Int32Array;
+        yield {
+          start: s,
+          rows: e - s,
+          sims: decode(new Uint32Array(k.buffer, k.byteOffset, k.length)),
+          idx: ix,
+        };
+      } finally {
+        keys.dispose();
+        idx.dispose();
+      }
+    }
+  } finally {
+    tr.dispose();
+    te.dispose();
+  }
+}
+
+/**
+ * The `k` nearest train rows (cosine similarity of the L2-normalised rows) of every test
+ * row, best first, ties by lower train index: `similarities` (f32) and `indices` (i32),
+ * both row-major [M, k]. Exact for any k <= 256 (`KNN_MAX_K`) and k <= N.
+ *
+ * @example
+ * ```ts
+ * const { similarities, indices } = await knnNeighbors(trainFeats, testFeats, 20);
+ * ```
+ */
+export async function knnNeighbors(
+  trainFeatures: Tensor,
+  testFeatures: Tensor,
+  k: number,
+  opts: KnnChunking = {},
+): Promise<{ similarities: Float32Array; indices: Int32Array }> {
+  const op = "knnNeighbors";
+  const [train, test] = checkPair(op, trainFeatures, testFeatures);
+  checkK(op, k, train.shape[0]);
+  checkChunking(op, opts);
+  const M = test.shape[0];
+  const similarities = new Float32Array(M * k);
+  const indices = new Int32Array(M * k);
+  for await (const c of neighbourChunks(train, test, k, opts)) {
+    similarities.set(c.sims, c.start * k);
+    indices.set(c.idx, c.start * k);
+  }
+  return { similarities, indices };
+}
+
+function checkChunking(op: string, o: KnnChunking): void {
+  intOpt(op, "chunk", o.chunk, 1);
+  intOpt(op, "scanChunk", o.scanChunk, 1);
+  intOpt(op, "mergeGroup", o.mergeGroup, 2);
+}
+
+/** Arguments of `knnClassify`. */
+export interface KnnClassifyOptions extends KnnChunking {
+  /** Train features [N, D] (f32; normalised here). */
+  trainFeatures: Tensor;
+  /** Train labels, N integers in [0, numClasses). */
+  trainLabels: Int32Array;
+  /** Test features [M, D] (f32; normalised here). */
+  testFeatures: Tensor;
+  /** Test labels, M integers in [0, numClasses). */
+  testLabels: Int32Array;
+  /** Neighbour counts (default DINO's [10, 20, 100, 200]); each in 1..min(N, 256). */
+  ks?: number[];
+  /** Temperature T of the weights exp(s / T) (default 0.07). */
+  temperature?: number;
+  /** Number of classes (default: the largest label + 1). */
+  numClasses?: number;
+}
+
+/** Accuracy of the weighted k-NN classifier for one k, in percent (as DINO prints). */
+export interface KnnResult {
+  k: number;
+  /** Top-1 accuracy, percent of test rows. */
+  top1: number;
+  /** Top-5 accuracy (label among the first min(5, k) ranked classes), percent. */
+  top5: number;
+}
+
+function checkLabels(
+  op: string,
+  what: string,
+  l: unknown,
+  rows: number,
+  feats: string,
+): Int32Array {
+  if (!(l instanceof Int32Array)) throw new Error(`${op}: ${what} must be an Int32Array`);
+  if (l.length !== rows) {
+    throw new Error(`${op}: ${what} has ${l.length} labels but ${feats} has ${rows} rows`);
+  }
+  return l;
+}
+
+/**
+ * DINO's weighted k-NN classifier: top-1 and top-5 accuracy (percent) for each k in
+ * `ks`, in the order given, from one top-max(ks) pass. Cosine similarity s of the
+ * L2-normalised features, neighbour weights exp(s / temperature), class votes summed
+ * over the k nearest; ties go to the lower train index (neighbours) and to the lower
+ * class index (votes), see the module header.
+ *
+ * @example
+ * ```ts
+ * const res = await knnClassify({ trainFeatures, trainLabels, testFeatures, testLabels });
+ * // [{ k: 10, top1: 71.2, top5: 93.0 }, { k: 20, ... }, ...]
+ * ```
+ */
+export async function knnClassify(opts: KnnClassifyOptions): Promise<KnnResult[]> {
+  const op = "knnClassify";
+  if (opts === null || typeof opts !== "object") {
+    throw new Error(`${op}: expects an options object`);
+  }
+  const [train, test] = checkPair(op, opts.trainFeatures, opts.testFeatures);
+  const [N] = train.shape;
+  const [M] = test.shape;
+  const trainLabels = checkLabels(op, "trainLabels", opts.trainLabels, N, "trainFeatures");
+  const testLabels = checkLabels(op, "testLabels", opts.testLabels, M, "testFeatures");
+  const ks = opts.ks ?? [10, 20, 100, 200];
+  if (!Array.isArray(ks) || ks.length === 0) throw new Error(`${op}: ks must be a non-empty array`);
+  ks.forEach((k, i) => checkK(op, k, N, `ks[${i}]`));
+  const T = opts.temperature ?? 0.07;
+  if (typeof T !== "number" || !Number.isFinite(T) || T <= 0) {
+    throw new Error(`${op}: temperature must be a finite number > 0, got ${T}`);
+  }
+  checkChunking(op, opts);
+  let C = opts.numClasses;
+  if (C === undefined) {
+    C = 0;
+    for (const l of trainLabels) C = Math.max(C, l + 1);
+    for (const l of testLabels) C = Math.max(C, l + 1);
+  } else intOpt(op, "numClasses", C, 1);
+  for (const [what, ls] of [["trainLabels", trainLabels], ["testLabels", testLabels]] as const) {
+    for (let i = 0; i < ls.length; i++) {
+      if (ls[i] < 0 || ls[i] >= C) {
+        throw new Error(
+          `${op}: ${what}[${i}] = ${ls[i]} is outside [0, ${C}) (numClasses ${C})`,
+        );
+      }
+    }
+  }
+  const K = Math.max(...ks);
+  // evaluate after j + 1 neighbours for every k = j + 1 in ks
+  const at = new Map<number, number[]>();
+  ks.forEach((k, i) => at.set(k - 1, [...(at.get(k - 1) ?? []), i]));
+  const hits1 = new Float64Array(ks.length);
+  const hits5 = new Float64Array(ks.length);
+  const votes = new Float64Array(C);
+  const voted = new Uint8Array(C);
+  const touched: number[] = [];
+  for await (const c of neighbourChunks(train, test, K, opts)) {
+    for (let r = 0; r < c.rows; r++) {
+      const t = testLabels[c.start + r];
+      for (let j = 0; j < K; j++) {
+        const cls = trainLabels[c.idx[r * K + j]];
+        if (!voted[cls]) {
+          voted[cls] = 1;
+          touched.push(cls);
+        }
+        votes[cls] += Math.exp(c.sims[r * K + j] / T);
+        const which = at.get(j);
+        if (!which) continue;
+        // rank of the true class: classes with more votes, or as many and a lower index
+        const vt = votes[t];
+        let rank = 0;
+        let below = 0;
+        for (const u of touched) {
+          if (votes[u] > vt || (votes[u] === vt && u < t)) rank++;
+          if (u < t) below++;
+        }
+        if (!voted[t]) rank += t - below; // unvoted classes below t tie with it (0 votes)
+        for (const i of which) {
+          if (rank === 0) hits1[i]++;
+          if (rank < Math.min(5, ks[i])) hits5[i]++;
+        }
+      }
+      for (const u of touched) votes[u] = voted[u] = 0;
+      touched.length = 0;
+    }
+  }
+  return ks.map((k, i) => ({ k, top1: (100 * hits1[i]) / M, top5: (100 * hits5[i]) / M }));
+}
