@@ -1,0 +1,90 @@
+/**
+ * Feature extraction for evaluation: a dataset through a ViT in batches (class token,
+ * optionally concatenated with the mean patch token), or the raw pixels as a baseline.
+ */
+import type { Dataset } from "../data/dataset.ts";
+import type { ViT } from "../nn/vit.ts";
+import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { noGrad } from "../tensor/tape.ts";
+import { keep, tidy } from "../tensor/scope.ts";
+import { concat } from "../tensor/ops/shape.ts";
+import { uint8ToTensor } from "../data/convert.ts";
+import { sync } from "../gpu/device.ts";
+
+/** Options of `extractFeatures`. */
+export interface FeatureOptions {
+  /** Images per batch [256]. */
+  batchSize?: number;
+  /** Also append the mean of the patch tokens (DINO's `avgpool` option) [false]. */
+  avgPool?: boolean;
+  /** Per-channel normalisation applied to images in [0, 1] before the ViT. */
+  mean?: number[];
+  std?: number[];
+}
+
+/**
+ * Run every image of `ds` through `vit` (eval mode, no tape) and return features [N, D]
+ * (or [N, 2D] with `avgPool`).
+ *
+ * @example
+ * ```ts
+ * const feats = await extractFeatures(vit, await embedded("test"), { mean: [0.286], std: [0.353] });
+ * ```
+ */
+export async function extractFeatures(
+  vit: ViT,
+  ds: Dataset,
+  opts: FeatureOptions = {},
+): Promise<Tensor> {
+  const c = vit.config;
+  if (ds.channels !== c.inChans) {
+    throw new Error(
+      `extractFeatures: the data has ${ds.channels} channels but the model expects ${c.inChans}`,
+    );
+  }
+  if (ds.height % c.patchSize || ds.width % c.patchSize) {
+    throw new Error(
+      `extractFeatures: images of ${ds.height}x${ds.width} are not a multiple of the patch size ${c.patchSize}`,
+    );
+  }
+  const bs = opts.batchSize ?? 256;
+  const per = ds.channels * ds.height * ds.width;
+  const mean = opts.mean ?? new Array(ds.channels).fill(0);
+  const std = opts.std ?? new Array(ds.channels).fill(1);
+  const wasTraining = vit.training;
+  vit.eval();
+  const parts: Tensor[] = [];
+  try {
+    for (let start = 0; start < ds.n; start += bs) {
+      const n = Math.min(bs, ds.n - start);
+      const bytes = ds.images.subarray(start * per, (start + n) * per);
+      parts.push(keep(tidy(() =>
+        noGrad(() => {
+          const x = uint8ToTensor(bytes, [n, ds.channels, ds.height, ds.width]);
+          const m = tensor(Float32Array.from(mean), [1, ds.channels, 1, 1]);
+          const s = tensor(Float32Array.from(std), [1, ds.channels, 1, 1]);
+          const out = vit.forward(x.sub(m).div(s));
+          return opts.avgPool ? concat([out.cls, out.mean], 1) : out.cls;
+        })
+      )));
+      await sync(); // keep the queue short and surface errors per batch
+    }
+    const all = parts.length === 1 ? parts[0] : noGrad(() => concat(parts, 0));
+    if (parts.length > 1) parts.forEach((p) => p.dispose());
+    return all;
+  } finally {
+    if (wasTraining) vit.train();
+  }
+}
+
+/**
+ * The raw pixels of `ds` as features [N, C*H*W] in [0, 1] (the k-NN baseline).
+ *
+ * @example
+ * ```ts
+ * const raw = rawPixelFeatures(await embedded("test"));
+ * ```
+ */
+export function rawPixelFeatures(ds: Dataset): Tensor {
+  return uint8ToTensor(ds.images, [ds.n, ds.channels * ds.height * ds.width]);
+}
