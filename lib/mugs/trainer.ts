@@ -1,0 +1,246 @@
+/**
+ * The Mugs training loop: schedules (DINO's cosine with warm-up, per iteration, for the
+ * learning rate, weight decay and teacher momentum), the step, progress and metrics, k-NN
+ * read-outs per epoch, atomic checkpoints each epoch (and on request), resume, and a stop on a
+ * NaN or infinite loss that names the step and the last good checkpoint.
+ */
+import type { Dataset } from "../data/dataset.ts";
+import { Loader } from "../data/loader.ts";
+import { MultiCrop, type MultiCropConfig } from "../augment/multicrop.ts";
+import type { ViTConfig } from "../nn/vit.ts";
+import { type MugsHeadConfig, MugsNet } from "./model.ts";
+import { MugsState, type StepConfig, type StepLosses } from "./step.ts";
+import { restoreTrainingState, saveTrainingState } from "./resume.ts";
+import { AdamW, paramGroups } from "../optim/adamw.ts";
+import { cosineSchedule } from "../optim/schedule.ts";
+import { teacherTempSchedule } from "../losses/group.ts";
+import { extractFeatures, rawPixelFeatures } from "../eval/features.ts";
+import { knnClassify } from "../eval/knn.ts";
+import { tidy } from "../tensor/scope.ts";
+import { sync } from "../gpu/device.ts";
+
+/** Everything a run needs, already validated. */
+export interface TrainerConfig {
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  /** Base learning rate for a batch of 256 (scaled linearly by batchSize / 256). */
+  lr: number;
+  minLr: number;
+  warmupEpochs: number;
+  weightDecay: number;
+  weightDecayEnd: number;
+  momentumTeacher: number;
+  teacherTemp: number;
+  warmupTeacherTemp: number;
+  warmupTeacherTempEpochs: number;
+  patchEmbedLrScale: number;
+  vit: ViTConfig;
+  heads: MugsHeadConfig;
+  crops: MultiCropConfig;
+  step: StepConfig;
+  /** Output folder (metrics.jsonl, checkpoint/). */
+  out: string;
+  resume: boolean;
+  /** Read the losses back every this many steps (a GPU sync). */
+  logEvery: number;
+  /** Normalisation of the evaluation inputs (the crops' mean/std). */
+  mean: number[];
+  std: number[];
+}
+
+/** The numbers a run ends with. */
+export interface TrainResult {
+  knn_top1: number;
+  knn_top1_raw_pixels: number;
+  knn_top1_untrained: number;
+  images_per_s: number;
+  seconds: number;
+  epochs: number;
+  steps: number;
+  checkpoint: string;
+}
+
+/**
+ * Train on `data`, evaluating weighted 20-NN top-1 on `heldOut` with the teacher's class
+ * token. `log` receives progress lines; `onEpoch` the per-epoch record.
+ *
+ * @example
+ * ```ts
+ * const result = await trainMugs(cfg, await embedded("train"), await embedded("test"), console.log);
+ * ```
+ */
+export async function trainMugs(
+  cfg: TrainerConfig,
+  data: Dataset,
+  heldOut: Dataset,
+  log: (line: string) => void,
+  onRecord: (record: Record<string, unknown>) => void = () => {},
+): Promise<TrainResult> {
+  const t0 = performance.now();
+  const student = new MugsNet(cfg.vit, cfg.heads, true, cfg.seed);
+  const teacher = new MugsNet(cfg.vit, cfg.heads, false, cfg.seed);
+  teacher.loadStateDict(student.stateDict(), { strict: false }); // teacher starts as the student
+  const opt = new AdamW(
+    paramGroups(student.namedParameters(), { patchEmbedLrScale: cfg.patchEmbedLrScale }),
+    {
+      lr: cfg.lr,
+      weightDecay: cfg.weightDecay,
+    },
+  );
+  const crops = new MultiCrop(cfg.crops);
+  const tempSchedule = teacherTempSchedule({
+    warmupTemp: cfg.warmupTeacherTemp,
+    temp: cfg.teacherTemp,
+    warmupEpochs: cfg.warmupTeacherTempEpochs,
+  });
+  const state = new MugsState(student, teacher, opt, crops, cfg.step, tempSchedule, cfg.seed);
+  const loader = new Loader(data, {
+    batchSize: cfg.batchSize,
+    seed: cfg.seed,
+    shuffle: true,
+    dropLast: true,
+  });
+  const perEpoch = loader.batchesPerEpoch;
+  if (perEpoch < 1) {
+    throw new Error(`batch size ${cfg.batchSize} is larger than the ${data.n} training images`);
+  }
+  const lr = cosineSchedule({
+    base: (cfg.lr * cfg.batchSize) / 256,
+    final: cfg.minLr,
+    epochs: cfg.epochs,
+    itersPerEpoch: perEpoch,
+    warmupEpochs: cfg.warmupEpochs,
+  });
+  const wd = cosineSchedule({
+    base: cfg.weightDecay,
+    final: cfg.weightDecayEnd,
+    epochs: cfg.epochs,
+    itersPerEpoch: perEpoch,
+  });
+  const mom = cosineSchedule({
+    base: cfg.momentumTeacher,
+    final: 1,
+    epochs: cfg.epochs,
+    itersPerEpoch: perEpoch,
+  });
+  const ckpt = `${cfg.out}/checkpoint`;
+  const evalOpts = { mean: cfg.mean, std: cfg.std };
+
+  // baselines, measured the same way as the trained model: raw pixels and the untrained network
+  const knn = async (
+    train: ReturnType<typeof rawPixelFeatures>,
+    test: ReturnType<typeof rawPixelFeatures>,
+  ) => {
+    const r = await knnClassify({
+      trainFeatures: train,
+      trainLabels: data.labels,
+      testFeatures: test,
+      testLabels: heldOut.labels,
+      ks: [20],
+    });
+    train.dispose();
+    test.dispose();
+    return r[0].top1;
+  };
+  const rawTop1 = await knn(rawPixelFeatures(data), rawPixelFeatures(heldOut));
+  const untrainedTop1 = await knn(
+    await extractFeatures(student.backbone, data, evalOpts),
+    await extractFeatures(student.backbone, heldOut, evalOpts),
+  );
+  log(
+    `k-NN (k=20) top-1 before training: raw pixels ${rawTop1.toFixed(2)}%, untrained ${
+      untrainedTop1.toFixed(2)
+    }%`,
+  );
+
+  let epoch0 = 0;
+  let step = 0;
+  let lastGood = "none";
+  if (cfg.resume) {
+    const meta = await restoreTrainingState(ckpt, state);
+    epoch0 = meta.epoch;
+    step = meta.step;
+    lastGood = ckpt;
+    log(`resumed from ${ckpt} at epoch ${epoch0}, step ${step}`);
+  }
+  let top1 = untrainedTop1;
+  let images = 0;
+  const tTrain = performance.now();
+  loader.setState({ seed: cfg.seed, epoch: epoch0, position: 0 });
+  for (let epoch = epoch0; epoch < cfg.epochs; epoch++) {
+    for (let i = 0; i < perEpoch; i++) {
+      const view = await loader.next();
+      const s = { epoch, lr: lr[step], weightDecay: wd[step], momentum: mom[step] };
+      let losses: StepLosses | null = null;
+      tidy(() => {
+        losses = state.step(view.images, cfg.seed * 1_000_003 + step, s);
+        return [losses.total, losses.instance, losses.localGroup, losses.group].filter((t) =>
+          t !== undefined
+        );
+      });
+      view.images.dispose();
+      view.labels.dispose();
+      step++;
+      images += cfg.batchSize;
+      const l = losses as unknown as StepLosses;
+      if (step % cfg.logEvery === 0 || i === perEpoch - 1) {
+        const vals = {
+          total: await l.total.item(),
+          instance: l.instance ? await l.instance.item() : null,
+          local_group: l.localGroup ? await l.localGroup.item() : null,
+          group: l.group ? await l.group.item() : null,
+        };
+        if (!Number.isFinite(vals.total)) {
+          throw new Error(
+            `the loss became ${vals.total} at step ${step} (epoch ${epoch}); last good checkpoint: ${lastGood}`,
+          );
+        }
+        const secs = (performance.now() - tTrain) / 1000;
+        const rate = images / secs;
+        const left = (cfg.epochs * perEpoch - step) * cfg.batchSize / rate;
+        log(
+          `epoch ${epoch} step ${step}/${cfg.epochs * perEpoch} loss ${vals.total.toFixed(4)} ` +
+            `(inst ${vals.instance?.toFixed(3) ?? "-"}, lg ${
+              vals.local_group?.toFixed(3) ?? "-"
+            }, ` +
+            `group ${vals.group?.toFixed(3) ?? "-"}) ${rate.toFixed(1)} img/s, ETA ${
+              left.toFixed(0)
+            } s`,
+        );
+        onRecord({
+          kind: "step",
+          epoch,
+          step,
+          loss: vals.total,
+          ...vals,
+          lr: s.lr,
+          wd: s.weightDecay,
+          momentum: s.momentum,
+          teacher_temp: tempSchedule(epoch),
+        });
+      }
+      for (const t of [l.total, l.instance, l.localGroup, l.group]) t?.dispose();
+    }
+    await sync();
+    top1 = await knn(
+      await extractFeatures(teacher.backbone, data, evalOpts),
+      await extractFeatures(teacher.backbone, heldOut, evalOpts),
+    );
+    await saveTrainingState(ckpt, state, { epoch: epoch + 1, step });
+    lastGood = ckpt;
+    log(`epoch ${epoch}: k-NN (k=20) top-1 ${top1.toFixed(2)}%, checkpoint ${ckpt}`);
+    onRecord({ kind: "epoch", epoch, step, knn_top1: top1 });
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    knn_top1: top1,
+    knn_top1_raw_pixels: rawTop1,
+    knn_top1_untrained: untrainedTop1,
+    images_per_s: images / ((performance.now() - tTrain) / 1000),
+    seconds,
+    epochs: cfg.epochs,
+    steps: step,
+    checkpoint: ckpt,
+  };
+}
