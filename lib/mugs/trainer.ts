@@ -4,7 +4,7 @@
  * read-outs per epoch, atomic checkpoints each epoch (and on request), resume, and a stop on a
  * NaN or infinite loss that names the step and the last good checkpoint.
  */
-import type { Dataset } from "../data/dataset.ts";
+import { type Dataset, subset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
 import { MultiCrop, type MultiCropConfig } from "../augment/multicrop.ts";
 import type { ViTConfig } from "../nn/vit.ts";
@@ -23,6 +23,8 @@ import { sync } from "../gpu/device.ts";
 export interface TrainerConfig {
   epochs: number;
   batchSize: number;
+  /** Images per epoch: the first ones of each epoch's seeded permutation (all when absent). */
+  epochImages?: number;
   seed: number;
   /** Base learning rate for a batch of 256 (scaled linearly by batchSize / 256). */
   lr: number;
@@ -101,9 +103,13 @@ export async function trainMugs(
     shuffle: true,
     dropLast: true,
   });
-  const perEpoch = loader.batchesPerEpoch;
+  const perEpoch = Math.floor(Math.min(cfg.epochImages ?? data.n, data.n) / cfg.batchSize);
   if (perEpoch < 1) {
-    throw new Error(`batch size ${cfg.batchSize} is larger than the ${data.n} training images`);
+    throw new Error(
+      `batch size ${cfg.batchSize} is larger than the ${
+        Math.min(cfg.epochImages ?? data.n, data.n)
+      } images of an epoch`,
+    );
   }
   const lr = cosineSchedule({
     base: (cfg.lr * cfg.batchSize) / 256,
@@ -222,15 +228,22 @@ export async function trainMugs(
       }
       for (const t of [l.total, l.instance, l.localGroup, l.group]) t?.dispose();
     }
+    loader.setState({ seed: cfg.seed, epoch: epoch + 1, position: 0 }); // skip the unused tail
     await sync();
+    // intermediate epochs: k-NN against the first 2000 training images (cheaper); the last: all
+    const last = epoch === cfg.epochs - 1;
+    const bank = last || data.n <= 2000
+      ? data
+      : subset(data, Array.from({ length: 2000 }, (_, i) => i));
     top1 = await knn(
-      await extractFeatures(teacher.backbone, data, evalOpts),
+      await extractFeatures(teacher.backbone, bank, evalOpts),
       await extractFeatures(teacher.backbone, heldOut, evalOpts),
+      bank.labels,
     );
     await saveTrainingState(ckpt, state, { epoch: epoch + 1, step });
     lastGood = ckpt;
     log(`epoch ${epoch}: k-NN (k=20) top-1 ${top1.toFixed(2)}%, checkpoint ${ckpt}`);
-    onRecord({ kind: "epoch", epoch, step, knn_top1: top1 });
+    onRecord({ kind: "epoch", epoch, step, knn_top1: top1, knn_train_images: bank.n });
   }
   const seconds = (performance.now() - t0) / 1000;
   return {

@@ -1,0 +1,565 @@
+/**
+ * The configuration of a training run: one zod schema (`TrainConfig`), the defaults of the
+ * kit's small run, the four presets, and `resolveLayers`, which stacks preset defaults, a JSON
+ * config file and command-line overrides (in that order) and validates the result. Every
+ * error names where the bad value came from (the file path or the `--flag`), the field, and
+ * what is allowed, and is raised before any GPU work.
+ *
+ * Defaults are for the kit's small run (embedded Fashion-MNIST subset, `vit_micro_28`, 2-core
+ * machine with Mesa's llvmpipe, `deno task train` under 10 minutes including the k-NN
+ * evaluations). Changes from the ImageNet recipe of DESIGN.md §5, and why:
+ *
+ * | field | ImageNet | here | why |
+ * | --- | --- | --- | --- |
+ * | epochs | 100–800 | 3 | time budget: the Mugs step runs ~7–15 images/s on llvmpipe |
+ * | epochImages | all (1.28 M) | 1 024 | same budget: 3 x 1 024 images is ~3.5 min of steps at the 15 images/s target, ~7 min at the 7.1 images/s `deno task bench --only=mugs` measured on llvmpipe today (a fresh random sample of the 6 000 each epoch) |
+ * | batchSize | 1 024 (ViT-S runs) | 64 | a batch that fits llvmpipe's memory and still gives many steps |
+ * | lr (base, x batch/256) | 0.0008 | 0.002 | only 48 steps: a peak of 5e-4 at batch 64 |
+ * | warmupEpochs | 10 | 1 | a third of a 3-epoch run |
+ * | momentumTeacher | 0.996 | 0.96 | the EMA's time constant 1/(1-m) (250 steps at 0.996) must be shorter than the 48-step run; 0.96 gives 25 steps |
+ * | localCrops | 10 | 4 | student compute; 12 px local crops of 28 px images |
+ * | heads hidden / out / pred / bottleneck | 2048 / 256 / 4096 / 256 | 256 / 128 / 512 / 128 | heads scaled with the 64-wide backbone |
+ * | prototypes | 65 536 | 4 096 | scaled with the data (10 classes, ~1 k images per epoch) |
+ * | queueSize, memorySize | 65 536 | 2 048 | official: 5 % of ImageNet; a queue near the dataset's size holds stale copies of the positives as negatives, and a memory that size returns an image's own old entries as its neighbours; 2 048 is a third of the 6 000 images, two epochs of samples |
+ *
+ * Everything else is the recipe's value (min lr 1e-6, weight decay 0.04 -> 0.2, teacher
+ * temperature 0.04 without warm-up, student 0.1, InfoNCE 0.2, clipping 3.0, last layer
+ * frozen for 1 epoch, stochastic depth 0.1, patch-embedding lr x 0.2, k = 8, weights 1/1/1).
+ *
+ * The presets change only the losses and views, so ablations share one recipe:
+ *
+ * | preset | weights (instance, localGroup, group) | group loss | views |
+ * | --- | --- | --- | --- |
+ * | mugs | 1, 1, 1 | DINO-style (centring + sharpening) | Mugs (independent student globals, strong aug p 0.5) |
+ * | dino | 0, 0, 1 | DINO-style, DINO pairing | DINO (shared globals, weak aug only) |
+ * | moco | 1, 0, 0 | (off) | Mugs |
+ * | swav | 0, 0, 1 | SwAV's swapped prediction with Sinkhorn codes | SwAV |
+ */
+import { z } from "npm:zod@4.6.7";
+import { VIT_PRESETS } from "../nn/vit.ts";
+import { MULTICROP_PRESETS } from "../augment/multicrop.ts";
+import { TOPK_MAX } from "../tensor/ops/index.ts";
+
+/**
+ * The training presets.
+ *
+ * @example
+ * ```ts
+ * TRAIN_PRESETS.includes("dino"); // true
+ * ```
+ */
+export const TRAIN_PRESETS = ["mugs", "dino", "moco", "swav"] as const;
+
+/**
+ * A training preset name.
+ *
+ * @example
+ * ```ts
+ * const p: TrainPreset = "moco";
+ * ```
+ */
+export type TrainPreset = typeof TRAIN_PRESETS[number];
+
+/**
+ * The group-discrimination losses: `"dino"` (Mugs' own: cross-entropy against the centred,
+ * sharpened teacher) or `"swav"` (SwAV's swapped prediction with Sinkhorn-Knopp codes).
+ *
+ * @example
+ * ```ts
+ * GROUP_LOSSES[1]; // "swav"
+ * ```
+ */
+export const GROUP_LOSSES = ["dino", "swav"] as const;
+
+const VIT_NAMES = Object.keys(VIT_PRESETS) as [string, ...string[]];
+const int = (min: number) => z.int().min(min);
+const positive = () => z.number().positive();
+const nonNegative = () => z.number().min(0);
+const unit = () => z.number().min(0).max(1);
+
+/**
+ * Loss weights (a 0 removes that branch's compute).
+ *
+ * @example
+ * ```ts
+ * LossWeightsSchema.parse({ instance: 1, localGroup: 0, group: 1 });
+ * ```
+ */
+export const LossWeightsSchema = z.strictObject({
+  instance: nonNegative().describe("instance discrimination (InfoNCE with a queue)"),
+  localGroup: nonNegative().describe("local-group discrimination (InfoNCE with a queue)"),
+  group: nonNegative().describe("group discrimination (prototypes)"),
+});
+
+/**
+ * Head and memory sizes (the fields of `MugsHeadConfig`).
+ *
+ * @example
+ * ```ts
+ * const heads = HeadsSchema.parse(TRAIN_DEFAULTS.heads); // a MugsHeadConfig
+ * ```
+ */
+export const HeadsSchema = z.strictObject({
+  hidden: int(1).describe("projector hidden width"),
+  out: int(1).describe("instance / local-group output width"),
+  predHidden: int(1).describe("student predictor hidden width"),
+  bottleneck: int(1).describe("group-head bottleneck width"),
+  prototypes: int(1).describe("number of prototypes"),
+  k: int(1).max(TOPK_MAX).describe("neighbours from the local-group memory"),
+  relationDepth: int(1).describe("blocks of the local-group transformer"),
+  normLastLayer: z.boolean().describe("fix the prototype norms (norm_last_layer)"),
+});
+
+const SHAPE = {
+  preset: z.enum(TRAIN_PRESETS).describe("losses and views: mugs, or a baseline"),
+  data: z.string().min(1).describe(
+    '"embedded" (the shipped Fashion-MNIST subset), or a path: IDX dir, CIFAR-10 dir, image folder',
+  ),
+  epochs: int(1).describe("training epochs"),
+  batchSize: int(1).describe("images per step"),
+  epochImages: int(0).describe(
+    "images per epoch: a fresh seeded random sample of the training set (0: all of it)",
+  ),
+  out: z.string().min(1).describe("output folder: checkpoints, metrics.jsonl"),
+  resume: z.boolean().describe("continue from the checkpoint in the output folder"),
+  seed: int(0).describe("seed of weights, views, data order"),
+  vit: z.enum(VIT_NAMES).describe("backbone preset"),
+  lr: positive().describe("base learning rate (peak lr = lr * batchSize / 256)"),
+  minLr: nonNegative().describe("final learning rate of the cosine decay"),
+  warmupEpochs: int(0).describe("linear lr warm-up epochs"),
+  weightDecay: nonNegative().describe("weight decay at the start (cosine schedule)"),
+  weightDecayEnd: nonNegative().describe("weight decay at the end"),
+  momentumTeacher: unit().describe("teacher EMA momentum at the start (cosine to 1.0)"),
+  teacherTemp: positive().describe("teacher temperature of the group loss"),
+  warmupTeacherTemp: positive().describe("teacher temperature at epoch 0 of its warm-up"),
+  warmupTeacherTempEpochs: int(0).describe("teacher temperature warm-up epochs"),
+  studentTemp: positive().describe("student temperature of the group loss"),
+  infoNceTemp: positive().describe("InfoNCE temperature (instance, local-group)"),
+  centerMomentum: unit().describe("EMA momentum of the teacher centre"),
+  clipGrad: nonNegative().describe("per-parameter gradient-norm clipping (0: off)"),
+  freezeLastLayer: int(0).describe("epochs with the prototype layer frozen"),
+  dropPath: z.number().min(0).lt(1).describe("stochastic depth rate"),
+  patchEmbedLrScale: nonNegative().describe("lr multiplier of the patch embedding"),
+  localCrops: int(0).describe("local crops per image"),
+  weights: LossWeightsSchema.describe("loss weights"),
+  groupLoss: z.enum(GROUP_LOSSES).describe("group loss: dino (centring) or swav (Sinkhorn)"),
+  pairing: z.enum(["mugs", "dino"]).describe(
+    "multi-crop pair averaging: mugs (large/small separately) or dino (plain mean)",
+  ),
+  views: z.enum(MULTICROP_PRESETS).describe("multi-crop view preset"),
+  heads: HeadsSchema.describe("head sizes"),
+  queueSize: int(1).describe("InfoNCE queue length (instance and local-group)"),
+  memorySize: int(1).describe("local-group memory length (teacher and student)"),
+  knnK: int(1).max(256).describe("neighbours of the k-NN evaluation"),
+  knnTemp: positive().describe("temperature of the weighted k-NN vote"),
+};
+
+/**
+ * The training-run schema without the checks that relate fields (its `shape` lists every
+ * field with its `description`; `--help` is generated from it).
+ *
+ * @example
+ * ```ts
+ * Object.keys(TrainConfigObject.shape); // ["preset", "data", "epochs", ...]
+ * ```
+ */
+export const TrainConfigObject = z.strictObject(SHAPE);
+
+/**
+ * The validated configuration of a training run (strict: unknown fields are errors; the
+ * cross-field checks are warm-up lengths <= epochs, a positive loss weight, k <= memory).
+ *
+ * @example
+ * ```ts
+ * const cfg: TrainConfig = TrainConfig.parse(presetDefaults("dino"));
+ * ```
+ */
+export const TrainConfig = TrainConfigObject.superRefine((c, ctx) => {
+  for (const f of ["warmupEpochs", "warmupTeacherTempEpochs"] as const) {
+    if (c[f] > c.epochs) {
+      ctx.addIssue({
+        code: "custom",
+        path: [f],
+        message: `must be <= epochs = ${c.epochs}`,
+        input: c[f],
+      });
+    }
+  }
+  if (c.weights.instance + c.weights.localGroup + c.weights.group <= 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["weights"],
+      message: "must have at least one loss weight > 0",
+      input: c.weights,
+    });
+  }
+  if (c.heads.k > c.memorySize) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["heads", "k"],
+      message: `must be <= memorySize (${c.memorySize})`,
+      input: c.heads.k,
+    });
+  }
+});
+
+/**
+ * A validated training configuration.
+ *
+ * @example
+ * ```ts
+ * function peakLr(c: TrainConfig): number { return c.lr * c.batchSize / 256; }
+ * ```
+ */
+export type TrainConfig = z.infer<typeof TrainConfigObject>;
+
+/**
+ * What one source (file, command line) may set: any subset of the fields, nested objects too.
+ *
+ * @example
+ * ```ts
+ * const p: PartialTrainConfig = { epochs: 5, weights: { localGroup: 0 } };
+ * ```
+ */
+export type PartialTrainConfig =
+  & Partial<Omit<TrainConfig, "weights" | "heads">>
+  & { weights?: Partial<TrainConfig["weights"]>; heads?: Partial<TrainConfig["heads"]> };
+
+const LayerSchema = TrainConfigObject.partial().extend({
+  weights: LossWeightsSchema.partial().optional(),
+  heads: HeadsSchema.partial().optional(),
+});
+
+/**
+ * The defaults of the `mugs` preset for the kit's small run (see the module doc for what was
+ * changed from the ImageNet recipe and why).
+ *
+ * @example
+ * ```ts
+ * TRAIN_DEFAULTS.batchSize; // 64
+ * ```
+ */
+export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
+  preset: "mugs",
+  data: "embedded",
+  epochs: 3,
+  batchSize: 64,
+  epochImages: 1024,
+  out: "runs/mugs",
+  resume: false,
+  seed: 0,
+  vit: "vit_micro_28",
+  lr: 0.002,
+  minLr: 1e-6,
+  warmupEpochs: 1,
+  weightDecay: 0.04,
+  weightDecayEnd: 0.2,
+  momentumTeacher: 0.96,
+  teacherTemp: 0.04,
+  warmupTeacherTemp: 0.04,
+  warmupTeacherTempEpochs: 0,
+  studentTemp: 0.1,
+  infoNceTemp: 0.2,
+  centerMomentum: 0.9,
+  clipGrad: 3.0,
+  freezeLastLayer: 1,
+  dropPath: 0.1,
+  patchEmbedLrScale: 0.2,
+  localCrops: 4,
+  weights: Object.freeze({ instance: 1, localGroup: 1, group: 1 }),
+  groupLoss: "dino",
+  pairing: "mugs",
+  views: "mugs",
+  heads: Object.freeze({
+    hidden: 256,
+    out: 128,
+    predHidden: 512,
+    bottleneck: 128,
+    prototypes: 4096,
+    k: 8,
+    relationDepth: 1,
+    normLastLayer: true,
+  }),
+  queueSize: 2048,
+  memorySize: 2048,
+  knnK: 20,
+  knnTemp: 0.07,
+}) as TrainConfig;
+
+/**
+ * What each preset changes from `TRAIN_DEFAULTS`.
+ *
+ * @example
+ * ```ts
+ * PRESET_OVERRIDES.moco.weights; // { instance: 1, localGroup: 0, group: 0 }
+ * ```
+ */
+export const PRESET_OVERRIDES: Readonly<Record<TrainPreset, PartialTrainConfig>> = Object.freeze({
+  mugs: {},
+  dino: { weights: { instance: 0, localGroup: 0, group: 1 }, views: "dino", pairing: "dino" },
+  moco: { weights: { instance: 1, localGroup: 0, group: 0 } },
+  swav: {
+    weights: { instance: 0, localGroup: 0, group: 1 },
+    groupLoss: "swav",
+    views: "swav",
+    pairing: "dino",
+  },
+});
+
+/**
+ * The full default configuration of a preset.
+ *
+ * @example
+ * ```ts
+ * presetDefaults("swav").groupLoss; // "swav"
+ * ```
+ */
+export function presetDefaults(preset: TrainPreset = "mugs"): TrainConfig {
+  const base = structuredClone(TRAIN_DEFAULTS) as TrainConfig;
+  return merge(base, { ...structuredClone(PRESET_OVERRIDES[preset]), preset }) as TrainConfig;
+}
+
+/**
+ * One source of values: `source` names it in errors (a file path, "command line");
+ * `flags` maps a top-level field to the flag that set it ("batchSize" -> "--batch-size"),
+ * which is then named instead.
+ *
+ * @example
+ * ```ts
+ * const cli: ConfigLayer = { source: "command line", values: { epochs: 5 }, flags: { epochs: "--epochs" } };
+ * ```
+ */
+export interface ConfigLayer {
+  source: string;
+  values: unknown;
+  flags?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A configuration error, naming where the value came from and the field.
+ *
+ * @example
+ * ```ts
+ * try { resolveConfig({ epochs: -3 }, "run.json"); } catch (e) { if (e instanceof ConfigError) console.log(e.source, e.field); }
+ * ```
+ */
+export class ConfigError extends Error {
+  /**
+   * @example
+   * ```ts
+   * throw new ConfigError("--epochs", "epochs", "--epochs: 'epochs' must be >= 1 (got -3)");
+   * ```
+   */
+  constructor(readonly source: string, readonly field: string, message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * Validate one partial configuration on top of its preset's defaults (the preset is the one
+ * it names, else `mugs`); errors name `source`.
+ *
+ * @example
+ * ```ts
+ * const cfg = resolveConfig({ preset: "dino", epochs: 5 }, "run.json");
+ * ```
+ */
+export function resolveConfig(partial: unknown = {}, source = "config"): TrainConfig {
+  return resolveLayers([{ source, values: partial }]);
+}
+
+/**
+ * Stack the layers on the preset's defaults (later layers win; nested `weights` and `heads`
+ * merge field by field) and validate. The preset is the last one a layer names, else `mugs`.
+ * Each layer is checked on its own first (unknown fields, types, ranges), then the merged
+ * configuration (fields that relate); an error names the layer (or flag) that set the field.
+ *
+ * @example
+ * ```ts
+ * const cfg = resolveLayers([
+ *   { source: "run.json", values: JSON.parse(await Deno.readTextFile("run.json")) },
+ *   { source: "command line", values: { epochs: 5 }, flags: { epochs: "--epochs" } },
+ * ]);
+ * ```
+ */
+export function resolveLayers(layers: readonly ConfigLayer[]): TrainConfig {
+  const origins = new Map<string, string>();
+  const parsed: PartialTrainConfig[] = [];
+  let preset: TrainPreset = "mugs";
+  for (const layer of layers) {
+    const v = layer.values;
+    if (v === null || typeof v !== "object" || Array.isArray(v)) {
+      throw new ConfigError(
+        layer.source,
+        "",
+        `${layer.source}: a configuration must be a JSON object of fields, got ${describe(v)}`,
+      );
+    }
+    const r = LayerSchema.safeParse(v);
+    if (!r.success) throw fromIssue(r.error.issues[0], v, (f) => sourceOf(layer, f));
+    parsed.push(r.data as PartialTrainConfig);
+    if (r.data.preset !== undefined) preset = r.data.preset;
+  }
+  let merged = presetDefaults(preset) as unknown as Record<string, unknown>;
+  for (const [i, p] of parsed.entries()) {
+    merged = merge(merged, p);
+    for (const path of leafPaths(p)) origins.set(path, sourceOf(layers[i], path));
+  }
+  const r = TrainConfig.safeParse(merged);
+  if (!r.success) {
+    const origin = (f: string) =>
+      origins.get(f) ?? [...origins].find(([k]) => k.startsWith(`${f}.`))?.[1] ??
+        `preset ${preset} defaults`;
+    let issue = r.error.issues[0];
+    if (issue.code === "custom" && issue.message.startsWith("must be <= epochs")) {
+      issue = { ...issue, message: `${issue.message} from ${origin("epochs")}` };
+    }
+    throw fromIssue(issue, merged, origin);
+  }
+  return r.data;
+}
+
+/**
+ * Read a JSON config file (errors name the path: missing, unreadable, not JSON).
+ *
+ * @example
+ * ```ts
+ * const values = await readConfigFile("configs/small.json");
+ * ```
+ */
+export async function readConfigFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
+    throw new ConfigError(path, "", `${path}: cannot read the config file (${why})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(path, "", `${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * The closest of `known` to `word` (case-insensitive edit distance, `-`/`_` ignored), or
+ * undefined when nothing is close.
+ *
+ * @example
+ * ```ts
+ * closest("batch_size", ["batch-size", "seed"]); // "batch-size"
+ * ```
+ */
+export function closest(word: string, known: readonly string[]): string | undefined {
+  const norm = (s: string) => s.toLowerCase().replace(/[-_]/g, "");
+  const w = norm(word);
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = editDistance(w, norm(k));
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return bestD <= Math.max(2, Math.floor(w.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function merge(base: Record<string, unknown>, over: object): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    out[k] = isObject(v) && isObject(out[k]) ? merge(out[k] as Record<string, unknown>, v) : v;
+  }
+  return out;
+}
+
+function leafPaths(v: object, prefix = ""): string[] {
+  return Object.entries(v).flatMap(([k, x]) =>
+    x === undefined ? [] : isObject(x) ? leafPaths(x, `${prefix}${k}.`) : [`${prefix}${k}`]
+  );
+}
+
+function sourceOf(layer: ConfigLayer, field: string): string {
+  return layer.flags?.[field.split(".")[0]] ?? layer.source;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (Array.isArray(v)) return "an array";
+  return JSON.stringify(v);
+}
+
+function at(v: unknown, path: readonly PropertyKey[]): unknown {
+  let x = v;
+  for (const k of path) x = isObject(x) ? x[String(k)] : undefined;
+  return x;
+}
+
+function knownFields(path: readonly PropertyKey[]): string[] {
+  if (path.length === 0) return Object.keys(SHAPE);
+  if (path[0] === "weights") return Object.keys(LossWeightsSchema.shape);
+  if (path[0] === "heads") return Object.keys(HeadsSchema.shape);
+  return [];
+}
+
+function fromIssue(
+  issue: z.core.$ZodIssue,
+  values: unknown,
+  sourceFor: (field: string) => string,
+): ConfigError {
+  if (issue.code === "unrecognized_keys") {
+    const key = issue.keys[0];
+    const field = [...issue.path.map(String), key].join(".");
+    const known = knownFields(issue.path);
+    const hint = closest(key, known);
+    const src = issue.path.length ? sourceFor(field) : sourceFor("");
+    return new ConfigError(
+      src,
+      field,
+      `${src}: unknown field '${field}'${hint ? ` (did you mean '${hint}'?)` : ""}; known: ` +
+        known.join(", "),
+    );
+  }
+  const field = issue.path.map(String).join(".");
+  const src = sourceFor(field);
+  const got = describe(at(values, issue.path));
+  let what: string;
+  switch (issue.code) {
+    case "invalid_value":
+      what = `must be one of ${issue.values.map(String).join(", ")}`;
+      break;
+    case "too_small":
+      what = `must be ${issue.inclusive ? ">=" : ">"} ${issue.minimum}`;
+      break;
+    case "too_big":
+      what = `must be ${issue.inclusive ? "<=" : "<"} ${issue.maximum}`;
+      break;
+    case "invalid_type":
+      what = issue.expected === "int"
+        ? "must be an integer"
+        : issue.expected === "object"
+        ? `must be an object with fields ${knownFields(issue.path).join(", ")}`
+        : `must be a ${issue.expected}`;
+      break;
+    default:
+      what = issue.message;
+  }
+  if (issue.code === "too_small" && issue.origin === "string") what = "must not be empty";
+  return new ConfigError(src, field, `${src}: '${field}' ${what} (got ${got})`);
+}
