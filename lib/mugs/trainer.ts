@@ -137,10 +137,11 @@ export async function trainMugs(
   const knn = async (
     train: ReturnType<typeof rawPixelFeatures>,
     test: ReturnType<typeof rawPixelFeatures>,
+    labels: Int32Array = data.labels,
   ) => {
     const r = await knnClassify({
       trainFeatures: train,
-      trainLabels: data.labels,
+      trainLabels: labels,
       testFeatures: test,
       testLabels: heldOut.labels,
       ks: [20],
