@@ -1,0 +1,51 @@
+import { assertEquals, assertRejects, assertThrows } from "../helpers.ts";
+import { main, trainerConfig } from "../../lib/cli/train.ts";
+import { presetDefaults } from "../../lib/mugs/config.ts";
+import type { Dataset } from "../../lib/data/dataset.ts";
+
+function fakeData(channels: number, size: number): Dataset {
+  const n = 4;
+  return {
+    images: new Uint8Array(n * channels * size * size),
+    labels: new Int32Array(n),
+    n,
+    channels,
+    height: size,
+    width: size,
+    classes: ["a"],
+  };
+}
+
+Deno.test("train cli: --help prints the options and exits 0", async () => {
+  const log = console.log;
+  const out: string[] = [];
+  console.log = (s: string) => out.push(s);
+  try {
+    assertEquals(await main(["--help"]), 0);
+  } finally {
+    console.log = log;
+  }
+  assertEquals(out.join("\n").includes("--epoch-images"), true, "help lists options");
+});
+
+Deno.test("train cli: bad options fail before any GPU work, naming the flag", async () => {
+  await assertRejects(() => main(["--epochs", "-3"]), "--epochs");
+  await assertRejects(
+    () => main(["--data", "/nonexistent/folder"]),
+    "--data /nonexistent/folder: no such file",
+  );
+  await assertRejects(
+    () => main(["--preset", "swav"]),
+    "the SwAV group loss is not wired into the trainer yet",
+  );
+});
+
+Deno.test("train cli: the ViT follows the data's channels and size", () => {
+  const c = presetDefaults("mugs");
+  const t = trainerConfig(c, fakeData(3, 28), "fashion-mnist");
+  assertEquals([t.vit.inChans, t.vit.imgSize], [3, 28]);
+  assertThrows(
+    () => trainerConfig(c, fakeData(1, 30), "fashion-mnist"),
+    "needs square images divisible by its patch 4",
+  );
+});
