@@ -12,9 +12,9 @@
  * | field | ImageNet | here | why |
  * | --- | --- | --- | --- |
  * | epochs | 100–800 | 3 | time budget: the Mugs step runs ~7–15 images/s on llvmpipe |
- * | epochImages | all (1.28 M) | 1 024 | same budget: 3 x 1 024 images is ~3.5 min of steps at the 15 images/s target, ~7 min at the 7.1 images/s `deno task bench --only=mugs` measured on llvmpipe today (a fresh random sample of the 6 000 each epoch) |
+ * | epochImages | all (1.28 M) | 768 | same budget: 3 x 768 images is ~2.5 min of steps at the 15 images/s target, ~4.5 min at the ~8 images/s measured on llvmpipe today; with the k-NN passes the default run then takes about 8 min (a fresh random sample of the 6 000 each epoch) |
  * | batchSize | 1 024 (ViT-S runs) | 64 | a batch that fits llvmpipe's memory and still gives many steps |
- * | lr (base, x batch/256) | 0.0008 | 0.002 | only 48 steps: a peak of 5e-4 at batch 64 |
+ * | lr (base, x batch/256) | 0.0008 | 0.002 | only 36 steps: a peak of 5e-4 at batch 64 |
  * | warmupEpochs | 10 | 1 | a third of a 3-epoch run |
  * | momentumTeacher | 0.996 | 0.96 | the EMA's time constant 1/(1-m) (250 steps at 0.996) must be shorter than the 48-step run; 0.96 gives 25 steps |
  * | localCrops | 10 | 4 | student compute; 12 px local crops of 28 px images |
@@ -244,7 +244,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   data: "embedded",
   epochs: 3,
   batchSize: 64,
-  epochImages: 1024,
+  epochImages: 768,
   out: "runs/mugs",
   resume: false,
   seed: 0,

@@ -17,6 +17,8 @@ import { teacherTempSchedule } from "../losses/group.ts";
 import { extractFeatures, rawPixelFeatures } from "../eval/features.ts";
 import { knnClassify } from "../eval/knn.ts";
 import { tidy } from "../tensor/scope.ts";
+import { noGrad } from "../tensor/tape.ts";
+import { healthSignals } from "./health.ts";
 import { sync } from "../gpu/device.ts";
 
 /** Everything a run needs, already validated. */
@@ -236,15 +238,37 @@ export async function trainMugs(
     const bank = last || data.n <= 2000
       ? data
       : subset(data, Array.from({ length: 2000 }, (_, i) => i));
+    const testFeats = await extractFeatures(teacher.backbone, heldOut, evalOpts);
+    // collapse signals on the held-out split: the teacher's prototype distribution (centred,
+    // at the teacher temperature) and the spread and effective rank of its normalised features
+    const n = Math.min(heldOut.n, 512);
+    const probe = testFeats.slice(0, 0, n);
+    const logits = noGrad(() => teacher.groupHead.forward(probe));
+    const feats = noGrad(() => probe.l2normalize());
+    const health = await healthSignals({
+      teacherLogits: logits,
+      teacherCenter: state.groupLoss.center,
+      teacherTemperature: tempSchedule(epoch),
+      features: feats,
+    });
+    for (const t of [probe, logits, feats]) t.dispose();
     top1 = await knn(
       await extractFeatures(teacher.backbone, bank, evalOpts),
-      await extractFeatures(teacher.backbone, heldOut, evalOpts),
+      testFeats,
       bank.labels,
     );
     await saveTrainingState(ckpt, state, { epoch: epoch + 1, step });
     lastGood = ckpt;
     log(`epoch ${epoch}: k-NN (k=20) top-1 ${top1.toFixed(2)}%, checkpoint ${ckpt}`);
-    onRecord({ kind: "epoch", epoch, step, knn_top1: top1, knn_train_images: bank.n });
+    onRecord({ kind: "epoch", epoch, step, knn_top1: top1, knn_train_images: bank.n, ...health });
+    log(
+      `epoch ${epoch}: teacher entropy ${health.teacherEntropy?.toFixed(3)} of ${
+        health.teacherEntropyMax?.toFixed(3)
+      }, ` +
+        `feature std ${health.featureStd?.toFixed(4)}, effective rank ${
+          health.effectiveRank?.toFixed(1)
+        }`,
+    );
   }
   const seconds = (performance.now() - t0) / 1000;
   return {

@@ -73,7 +73,13 @@ Deno.test({
       assert(Number.isFinite(r[k]), `${k} = ${r[k]}`);
     }
     assert(records.some((x) => x.kind === "step" && typeof x.lr === "number"), "step records");
-    assert(records.some((x) => x.kind === "epoch"), "epoch record");
+    assert(
+      records.some((x) =>
+        x.kind === "epoch" && typeof x.teacherEntropy === "number" &&
+        typeof x.effectiveRank === "number"
+      ),
+      "epoch record with health signals",
+    );
     assert((await Deno.stat(`${out}/checkpoint/checkpoint.json`)).isFile, "checkpoint written");
     // resume: a second epoch continues from the checkpoint
     const r2 = await trainMugs({ ...cfg, epochs: 2, resume: true }, tr, te, (l) => lines.push(l));
