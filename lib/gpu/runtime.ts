@@ -33,8 +33,11 @@ export class Runtime {
   /** Set to the reason once the device is lost; every later call throws. */
   lost: string | null = null;
 
-  #kernels = new Map<string, Kernel>();
-  #broken = new Map<string, string>();
+  #modules = new Map<
+    string,
+    { module: GPUShaderModule; kernels: Map<string, Kernel>; broken: Map<string, string> }
+  >();
+  #kernelCount = 0;
   #checks: Promise<void>[] = [];
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
@@ -75,35 +78,46 @@ export class Runtime {
     entry = "main",
     constants: Record<string, number> = {},
   ): Kernel {
-    const ckeys = Object.keys(constants).sort();
-    const key = `${name}\u0000${entry}\u0000${
-      ckeys.map((k) => `${k}=${constants[k]}`).join(",")
-    }\u0000${code}`;
-    const broken = this.#broken.get(key);
+    // keyed first by the source string itself (V8 hashes a string once), then by entry point
+    // and constants, so a dispatch never rebuilds a key out of the whole source; one shader
+    // module per source serves all its entry points and specialisations
+    let mod = this.#modules.get(code);
+    let sub = `${entry}\u0000`;
+    for (const c of Object.keys(constants).sort()) sub += `${c}=${constants[c]},`;
+    const broken = mod?.broken.get(sub);
     if (broken) throw new Error(broken);
-    let k = this.#kernels.get(key);
+    const k = mod?.kernels.get(sub);
     if (k) return k;
-    this.#assertAlive();
     const label = `${name}:${entry}`;
-    this.device.pushErrorScope("validation");
-    const module = this.device.createShaderModule({ code, label });
+    this.#assertAlive();
+    this.device.pushErrorScope("validation"); // covers the module (first use) and the pipeline
+    if (!mod) {
+      mod = {
+        module: this.device.createShaderModule({ code, label: name }),
+        kernels: new Map(),
+        broken: new Map(),
+      };
+      this.#modules.set(code, mod);
+    }
     const pipeline = this.device.createComputePipeline({
       layout: "auto",
       label,
-      compute: { module, entryPoint: entry, constants },
+      compute: { module: mod.module, entryPoint: entry, constants },
     });
+    const owner = mod;
     const check = this.device.popErrorScope().then((err) => {
       if (err) {
         const msg = `kernel '${label}' failed to compile: ${err.message.trim()}`;
-        this.#broken.set(key, msg);
+        owner.broken.set(sub, msg);
         throw new Error(msg);
       }
     });
     check.catch(() => {}); // surfaced by sync()/read(); avoid unhandled-rejection noise
     this.#checks.push(check);
-    k = { name: label, pipeline };
-    this.#kernels.set(key, k);
-    return k;
+    const kernel = { name: label, pipeline };
+    mod.kernels.set(sub, kernel);
+    this.#kernelCount++;
+    return kernel;
   }
 
   /**
@@ -291,7 +305,7 @@ export class Runtime {
 
   /** Pool and dispatch counters. */
   stats(): PoolStats & { dispatches: number; kernels: number } {
-    return { ...this.pool.stats(), dispatches: this.#dispatches, kernels: this.#kernels.size };
+    return { ...this.pool.stats(), dispatches: this.#dispatches, kernels: this.#kernelCount };
   }
 
   destroy(): void {
