@@ -3,7 +3,7 @@
  * with PyTorch-style dotted names (`blocks.3.attn.qkv.weight`), train/eval modes and
  * state dicts that are shape-checked on load.
  */
-import { Tensor, tensor } from "../tensor/tensor.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import { keep } from "../tensor/scope.ts";
 
 /** A host-side tensor as read from a weight file. */
@@ -177,9 +177,4 @@ export class ModuleList<M extends Module = Module> extends Module {
   get length(): number {
     return this.items.length;
   }
-}
-
-/** Make a parameter tensor from host values. */
-export function hostParam(data: Float32Array, shape: number[]): Tensor {
-  return tensor(data, shape);
 }

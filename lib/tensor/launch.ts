@@ -94,3 +94,22 @@ export function launch(name: string, code: string, entry: string, o: Launch): vo
   ) => (b && "storage" in b ? b.buffer : b)) as (GPUBufferBinding | GPUBuffer | null)[];
   rt.dispatch(k, bufs, o.workgroups, o.params?.bytes());
 }
+
+/**
+ * Floats in one 64 KiB uniform window: the largest uniform binding WebGPU guarantees. The
+ * software-adapter kernels (packed matmul, windowed attention) read operands through such
+ * windows because llvmpipe's uniform loads are nearly free and its storage loads are not.
+ */
+export const WINDOW_FLOATS = 16384;
+
+/**
+ * Window `i` of a buffer of consecutive 64 KiB windows, as a uniform binding.
+ *
+ * @example
+ * ```ts
+ * launch("matmul", code, "mm_ubo", { buffers: [uniformWindow(packedA, 0), ...], ... });
+ * ```
+ */
+export function uniformWindow(t: Tensor, i: number): GPUBufferBinding {
+  return { buffer: t.buffer, offset: i * WINDOW_FLOATS * 4, size: WINDOW_FLOATS * 4 };
+}

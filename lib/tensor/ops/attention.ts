@@ -6,7 +6,7 @@
 import code from "../../../shaders/attention.wgsl" with { type: "text" };
 import { Tensor } from "../tensor.ts";
 import { record } from "../tape.ts";
-import { grid, launch, Params } from "../launch.ts";
+import { grid, launch, Params, uniformWindow, WINDOW_FLOATS } from "../launch.ts";
 import { checkDevice, checkDType } from "../check.ts";
 import { runtime } from "../../gpu/device.ts";
 import { LOOP_BUDGET } from "./reduce.ts";
@@ -36,7 +36,7 @@ function windowPlan(BH: number, N: number, d: number): WindowPlan | null {
   return { DP, RS, PW, windows: Math.ceil(BH / PW) };
 }
 
-const TILE = 16384;
+const TILE = WINDOW_FLOATS;
 
 /**
  * Software-adapter attention: k, v (and for the backward q, g) re-laid out into 64 KiB
@@ -64,11 +64,7 @@ function windowed(
     });
     return out;
   };
-  const window = (t: Tensor, i: number) => ({
-    buffer: t.buffer,
-    offset: i * TILE * 4,
-    size: TILE * 4,
-  });
+  const window = uniformWindow;
   const stats = Tensor.empty([BH * N * 3], "f32", "attention");
   const k = pack(qkv, 1, qkv);
   const v = pack(qkv, 2, qkv);

@@ -225,7 +225,7 @@ function binary(op: BinOp, a: Tensor | number, b: Tensor | number): Tensor {
   }
   if (typeof b === "number") return scalarForm(op, a as Tensor, b);
   if (typeof a === "number") {
-    if (op === "sub") return unaryWithPassthroughNeg(b, a);
+    if (op === "sub") return unary("rsubScalar", b, a);
     if (op === "div") return unary("rdivScalar", b, a);
     return scalarForm(op, b, a); // commutative
   }
@@ -281,11 +281,6 @@ function binary(op: BinOp, a: Tensor | number, b: Tensor | number): Tensor {
     }
     return [reduceTo(ga, a.shape, g), reduceTo(gb, b.shape, g)];
   });
-}
-
-function unaryWithPassthroughNeg(x: Tensor, s: number): Tensor {
-  checkDevice("sub", x);
-  return unary("rsubScalar", x, s);
 }
 
 /** Sum a full-shape gradient back to `shape`, disposing the full one if it was temporary. */

@@ -10,7 +10,7 @@ import code from "../../../shaders/matmul.wgsl" with { type: "text" };
 import { runtime } from "../../gpu/device.ts";
 import { Tensor } from "../tensor.ts";
 import { record } from "../tape.ts";
-import { grid, launch, Params } from "../launch.ts";
+import { grid, launch, Params, uniformWindow, WINDOW_FLOATS } from "../launch.ts";
 import { checkDevice, checkDType } from "../check.ts";
 import { sumTo } from "./reduce.ts";
 import { add } from "./elementwise.ts";
@@ -84,8 +84,8 @@ function mmRaw(a: Tensor, b: Tensor, ta: boolean, tb: boolean, g: Geometry): Ten
   return out;
 }
 
-/** Floats in one packed 64 KiB tile. */
-const TILE = 16384;
+/** Floats in one packed 64 KiB tile (one uniform window). */
+const TILE = WINDOW_FLOATS;
 
 /**
  * Software-adapter path for one 2-D product: pack A and B into k-major 64 KiB tiles, then
@@ -120,11 +120,7 @@ function packedMatmul(
   pack(a, pa, M, K, MC, KC, mt, kt, ta);
   pack(b, pb, N, K, NC, KC, nt, kt, !tb);
   const constants = { KC, MC, NC, BIAS: bias ? 1 : 0 };
-  const win = (t: Tensor, i: number) => ({
-    buffer: t.buffer,
-    offset: i * TILE * 4,
-    size: TILE * 4,
-  });
+  const win = uniformWindow;
   for (let i = 0; i < mt; i++) {
     for (let j = 0; j < nt; j++) {
       for (let k = 0; k < kt; k += 4) {
@@ -326,7 +322,7 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
     const y = matmulRaw(x, w, false, true);
     if (!b) out = y;
     else {
-      out = noGradAdd(y, b);
+      out = noGrad(() => add(y, b));
       y.dispose();
     }
   }
@@ -336,8 +332,4 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
     w.requiresGrad ? matmulRaw(g, x, true, false) : null, // dW = g^T x
     b && b.requiresGrad ? sumTo(g, [O]) : null, // db = sum over rows
   ]);
-}
-
-function noGradAdd(y: Tensor, b: Tensor): Tensor {
-  return noGrad(() => add(y, b));
 }
