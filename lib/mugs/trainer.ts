@@ -181,18 +181,12 @@ export async function trainMugs(
     for (let i = 0; i < perEpoch; i++) {
       const view = await loader.next();
       const s = { epoch, lr: lr[step], weightDecay: wd[step], momentum: mom[step] };
-      let losses: StepLosses | null = null;
-      tidy(() => {
-        losses = state.step(view.images, cfg.seed * 1_000_003 + step, s);
-        return [losses.total, losses.instance, losses.localGroup, losses.group].filter((t) =>
-          t !== undefined
-        );
-      });
+      // tidy keeps the returned losses (read back below when logging) and frees the rest
+      const l: StepLosses = tidy(() => state.step(view.images, cfg.seed * 1_000_003 + step, s));
       view.images.dispose();
       view.labels.dispose();
       step++;
       images += cfg.batchSize;
-      const l = losses as unknown as StepLosses;
       if (step % cfg.logEvery === 0 || i === perEpoch - 1) {
         const vals = {
           total: await l.total.item(),

@@ -1,54 +1,15 @@
 import { assert, assertEquals, gpuTest, setup } from "../helpers.ts";
-import { type MugsHeadConfig, MugsNet } from "../../lib/mugs/model.ts";
-import { MugsState } from "../../lib/mugs/step.ts";
+import type { MugsState } from "../../lib/mugs/step.ts";
 import { restoreTrainingState, saveTrainingState } from "../../lib/mugs/resume.ts";
-import { vitConfig } from "../../lib/nn/vit.ts";
-import { AdamW, paramGroups } from "../../lib/optim/adamw.ts";
-import { MultiCrop, multiCropConfig } from "../../lib/augment/multicrop.ts";
+import { tinyState } from "./fixtures.ts";
 import { rand } from "../../lib/tensor/tensor.ts";
 import { tidy } from "../../lib/tensor/scope.ts";
 import { toHost } from "../../lib/io/weights.ts";
 
 await setup();
 
-const VIT = vitConfig("vit_micro_28", { embedDim: 32, depth: 2, numHeads: 2, dropPathRate: 0.2 });
-const HEADS: MugsHeadConfig = {
-  hidden: 32,
-  out: 16,
-  predHidden: 32,
-  bottleneck: 16,
-  prototypes: 64,
-  k: 4,
-  relationDepth: 1,
-  normLastLayer: true,
-};
-
 function build(): MugsState {
-  const student = new MugsNet(VIT, HEADS, true, 0);
-  const teacher = new MugsNet(VIT, HEADS, false, 0);
-  teacher.loadStateDict(student.stateDict(), { strict: false });
-  const opt = new AdamW(paramGroups(student.namedParameters(), { patchEmbedLrScale: 0.2 }), {
-    lr: 1e-3,
-    weightDecay: 0.04,
-  });
-  const base = multiCropConfig("mugs", "fashion-mnist");
-  const crops = new MultiCrop({ ...base, local: { ...base.local, count: 2 } });
-  return new MugsState(
-    student,
-    teacher,
-    opt,
-    crops,
-    {
-      weights: { instance: 1, localGroup: 1, group: 1 },
-      queueSize: 32,
-      memorySize: 32,
-      temperature: 0.2,
-      clip: 3,
-      freezeLastLayer: 1,
-    },
-    0.04,
-    0,
-  );
+  return tinyState({ dropPathRate: 0.2, ringSize: 32 });
 }
 
 const sched = (i: number) => ({

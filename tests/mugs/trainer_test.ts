@@ -1,7 +1,6 @@
 import { assert, assertEquals, gpuTest, setup } from "../helpers.ts";
 import { type TrainerConfig, trainMugs } from "../../lib/mugs/trainer.ts";
-import { vitConfig } from "../../lib/nn/vit.ts";
-import { multiCropConfig } from "../../lib/augment/multicrop.ts";
+import { TINY_HEADS, tinyCrops, tinyVit } from "./fixtures.ts";
 import { embedded } from "../../lib/data/embedded.ts";
 import { subset } from "../../lib/data/dataset.ts";
 
@@ -15,7 +14,6 @@ Deno.test({
     const test = await embedded("test");
     const tr = subset(train, Array.from({ length: 48 }, (_, i) => i * 97));
     const te = subset(test, Array.from({ length: 24 }, (_, i) => i * 37));
-    const base = multiCropConfig("mugs", "fashion-mnist");
     const out = await Deno.makeTempDir({ prefix: "mugs-train-" });
     const cfg: TrainerConfig = {
       epochs: 1,
@@ -31,18 +29,9 @@ Deno.test({
       warmupTeacherTemp: 0.04,
       warmupTeacherTempEpochs: 0,
       patchEmbedLrScale: 0.2,
-      vit: vitConfig("vit_micro_28", { embedDim: 32, depth: 1, numHeads: 2, dropPathRate: 0.1 }),
-      heads: {
-        hidden: 32,
-        out: 16,
-        predHidden: 32,
-        bottleneck: 16,
-        prototypes: 64,
-        k: 4,
-        relationDepth: 1,
-        normLastLayer: true,
-      },
-      crops: { ...base, local: { ...base.local, count: 2 } },
+      vit: tinyVit(1, 0.1),
+      heads: { ...TINY_HEADS },
+      crops: tinyCrops(),
       step: {
         weights: { instance: 1, localGroup: 1, group: 1 },
         queueSize: 32,
