@@ -3,7 +3,7 @@
  * depth 4, 4 heads); teacher 2 x 28 px, student 2 x 28 px + 4 x 12 px; head hidden 256,
  * output 128 (prediction hidden 512); queues and memories of 4096; 4096 prototypes; k = 8.
  * Prints images/s, then one line with the share of time per phase (measured in a separate
- * step with a GPU sync after each phase).
+ * step run phase by phase, `MugsState.phases`, with a GPU sync after each).
  */
 import { sync } from "../lib/gpu/device.ts";
 import { MugsNet } from "../lib/mugs/model.ts";
@@ -12,7 +12,7 @@ import { vitConfig } from "../lib/nn/vit.ts";
 import { AdamW, paramGroups } from "../lib/optim/adamw.ts";
 import { MultiCrop, multiCropConfig } from "../lib/augment/multicrop.ts";
 import { rand } from "../lib/tensor/tensor.ts";
-import { tidy } from "../lib/tensor/scope.ts";
+import { tidy, tidyAsync } from "../lib/tensor/scope.ts";
 import { r3, report } from "./harness.ts";
 
 /** Run the Mugs step benchmark. */
@@ -68,35 +68,17 @@ export async function benchMugsStep(steps = 4): Promise<void> {
     images_per_s: r3((B * 1000) / ms),
     ms: r3(ms),
   });
-  // phase shares: one step with a sync after each phase
+  // phase shares: one step run phase by phase (MugsState.phases) with a GPU sync after each
   const phases: Record<string, number> = {};
-  const mark = async (name: string, t: number) => {
-    await sync();
-    phases[name] = (phases[name] ?? 0) + performance.now() - t;
-    return performance.now();
-  };
-  let t = performance.now();
-  const views = crops.apply(images, 99);
-  t = await mark("views", t);
-  const te = teacher.forward([views.teacher], state.teacherMemory, B);
-  t = await mark("teacher_forward", t);
-  const st = student.forward([views.studentGlobal, views.local!], state.studentMemory, B);
-  t = await mark("student_forward", t);
-  const { instanceLoss } = await import("../lib/losses/instance.ts");
-  const { localGroupLoss } = await import("../lib/losses/local_group.ts");
-  const opts = { studentViews: 6, temperature: 0.2 };
-  const total = instanceLoss(st.instance, te.instance.detach(), state.instanceQueue.tensor, opts)
-    .add(localGroupLoss(st.localGroup, te.localGroup.detach(), state.localGroupQueue.tensor, opts))
-    .add(state.groupLoss.forward(st.group, te.group.detach(), 1)).div(3);
-  t = await mark("losses", t);
-  total.backward();
-  t = await mark("backward", t);
-  opt.step({ clip: 3 });
-  opt.zeroGrad();
-  t = await mark("optimizer", t);
-  const { emaUpdate } = await import("../lib/optim/ema.ts");
-  emaUpdate(teacher, student, 0.996);
-  t = await mark("ema", t);
+  await tidyAsync(async () => {
+    const it = state.phases(images, 99, sched);
+    let t = performance.now();
+    for (let r = it.next(); !r.done; r = it.next()) {
+      await sync();
+      phases[r.value] = performance.now() - t;
+      t = performance.now();
+    }
+  });
   const sum = Object.values(phases).reduce((a, b) => a + b, 0);
   const shares: Record<string, number> = {};
   for (const [k, v] of Object.entries(phases)) shares[k] = r3(v / sum);

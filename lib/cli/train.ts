@@ -54,11 +54,6 @@ async function loadData(
 
 /** Map the validated run configuration onto the trainer's. */
 export function trainerConfig(c: TrainConfig, data: Dataset, preset: DataPreset): TrainerConfig {
-  if (c.groupLoss !== "dino") {
-    throw new Error(
-      `groupLoss '${c.groupLoss}': the SwAV group loss is not wired into the trainer yet`,
-    );
-  }
   const vit = vitConfig(c.vit, { inChans: data.channels, dropPathRate: c.dropPath });
   if (data.height !== data.width || data.height % vit.patchSize) {
     throw new Error(
@@ -92,6 +87,10 @@ export function trainerConfig(c: TrainConfig, data: Dataset, preset: DataPreset)
       temperature: c.infoNceTemp,
       clip: c.clipGrad,
       freezeLastLayer: c.freezeLastLayer,
+      groupLoss: c.groupLoss,
+      pairing: c.pairing,
+      studentTemp: c.studentTemp,
+      centerMomentum: c.centerMomentum,
     },
     out: c.out,
     resume: c.resume,

@@ -40,14 +40,23 @@ export interface MugsHeadConfig {
 /** What the network gives for a list of views (rows view-major: view 0's batch first). */
 export interface MugsOutputs {
   /** Instance features [V*B, out] (student: predictions; teacher: targets). */
-  instance: Tensor;
+  instance?: Tensor;
   /** Local-group features [V*B, out]. */
-  localGroup: Tensor;
+  localGroup?: Tensor;
   /** Prototype logits [V*B, m]. */
-  group: Tensor;
-  /** Mean normed patch token of the first view, [B, D] (the memory entry). */
-  memoryEntry: Tensor;
+  group?: Tensor;
+  /** Mean normed patch token of the first view, [B, D] (the memory entry; with localGroup). */
+  memoryEntry?: Tensor;
 }
+
+/** Which branches `MugsNet.forward` computes (all by default). */
+export interface MugsBranches {
+  instance: boolean;
+  localGroup: boolean;
+  group: boolean;
+}
+
+const ALL_BRANCHES: MugsBranches = { instance: true, localGroup: true, group: true };
 
 export class MugsNet extends Module {
   readonly backbone: ViT;
@@ -111,27 +120,39 @@ export class MugsNet extends Module {
   /**
    * Run the views (groups of equal crop size, each [B, C, S, S]) through the backbone and the
    * heads; `memory` supplies the local-group neighbours (searched with each view's pre-norm
-   * token mean, as the official code does); `batch` is the number of images per view.
+   * token mean, as the official code does); `batch` is the number of images per view. Only
+   * the branches in `need` are computed (the others are left undefined).
+   *
+   * @example
+   * ```ts
+   * const out = student.forward([globals, locals], memory, B); // out.instance: [V*B, out]
+   * ```
    */
-  forward(groups: Tensor[], memory: LocalGroupMemory, batch: number): MugsOutputs {
+  forward(
+    groups: Tensor[],
+    memory: LocalGroupMemory,
+    batch: number,
+    need: MugsBranches = ALL_BRANCHES,
+  ): MugsOutputs {
     const cls: Tensor[] = [];
     const lg: Tensor[] = [];
-    let memoryEntry: Tensor | null = null;
+    let memoryEntry: Tensor | undefined;
     for (const images of groups) {
       const out = this.backbone.encode(images);
       cls.push(out.cls);
+      if (!need.localGroup) continue;
       memoryEntry ??= out.mean.slice(0, 0, batch);
       const query = out.pre.mean(1); // [V*B, D]
       const { features } = memory.neighbours(query.detach(), this.heads.k);
       lg.push(this.relation.forward(query, features));
     }
     const c = cls.length === 1 ? cls[0] : concat(cls, 0);
-    const l = lg.length === 1 ? lg[0] : concat(lg, 0);
+    const l = !need.localGroup ? undefined : lg.length === 1 ? lg[0] : concat(lg, 0);
     return {
-      instance: this.instanceHead.forward(c),
-      localGroup: this.localGroupHead.forward(l),
-      group: this.groupHead.forward(c),
-      memoryEntry: memoryEntry!,
+      instance: need.instance ? this.instanceHead.forward(c) : undefined,
+      localGroup: l && this.localGroupHead.forward(l),
+      group: need.group ? this.groupHead.forward(c) : undefined,
+      memoryEntry,
     };
   }
 }

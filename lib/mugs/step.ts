@@ -10,8 +10,13 @@
  *   teacher = EMA(student); queues <- teacher targets (view 0, then view 1);
  *   teacher memory <- teacher's first-view patch mean; student memory <- the student's, for
  *   weakly augmented images only.
+ *
+ * A branch whose weight is 0 is not computed at all: no head, no neighbour search, no queue
+ * or memory write (and no teacher forward when no branch needs the teacher). With
+ * `groupLoss: "swav"` the group branch is SwAV's swapped prediction: Sinkhorn codes of the
+ * student's own two global views (no teacher, no centre; SwAV's optional queue is not used).
  */
-import { MugsNet } from "./model.ts";
+import { MugsNet, type MugsOutputs } from "./model.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { emaUpdate } from "../optim/ema.ts";
 import { cancelGradients } from "../optim/clip.ts";
@@ -20,6 +25,8 @@ import { LocalGroupMemory } from "../memory/local_group.ts";
 import { instanceLoss } from "../losses/instance.ts";
 import { localGroupLoss } from "../losses/local_group.ts";
 import { GroupLoss } from "../losses/group.ts";
+import { swavLoss } from "../losses/swav.ts";
+import type { PairingMode } from "../losses/pairing.ts";
 import { weightedTotal } from "../losses/total.ts";
 import type { MultiCrop } from "../augment/multicrop.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -43,6 +50,14 @@ export interface StepConfig {
   clip: number;
   /** Epochs during which the prototype layer's gradient is cancelled (1). */
   freezeLastLayer: number;
+  /** Group loss: `"dino"` (centred, sharpened teacher; default) or `"swav"` (Sinkhorn codes). */
+  groupLoss?: "dino" | "swav";
+  /** Multi-crop pair averaging of all three losses (`"mugs"` by default). */
+  pairing?: PairingMode;
+  /** Student temperature of the group loss (0.1; SwAV's prediction temperature too). */
+  studentTemp?: number;
+  /** EMA momentum of the teacher centre (0.9). */
+  centerMomentum?: number;
 }
 
 /** Values set per iteration by the schedules. */
@@ -60,6 +75,28 @@ export interface StepLosses {
   localGroup?: Tensor;
   group?: Tensor;
 }
+
+/**
+ * The phases of a step, in order (`MugsState.phases` yields each name once its GPU work is
+ * recorded).
+ *
+ * @example
+ * ```ts
+ * STEP_PHASES[1]; // "teacher_forward"
+ * ```
+ */
+export const STEP_PHASES = [
+  "views",
+  "teacher_forward",
+  "student_forward",
+  "losses",
+  "backward",
+  "optimizer",
+  "ema_queues",
+] as const;
+
+/** One phase of a step. */
+export type StepPhase = (typeof STEP_PHASES)[number];
 
 /** Student, teacher, optimiser, queues, memories and the group loss's centre: the training state. */
 export class MugsState {
@@ -97,7 +134,13 @@ export class MugsState {
       init: "random",
       seed: seed + 104,
     });
-    this.groupLoss = new GroupLoss(student.heads.prototypes, { studentViews: nViews, teacherTemp });
+    this.groupLoss = new GroupLoss(student.heads.prototypes, {
+      studentViews: nViews,
+      teacherTemp,
+      pairing: cfg.pairing,
+      studentTemp: cfg.studentTemp,
+      centerMomentum: cfg.centerMomentum,
+    });
     teacher.eval();
     for (const p of teacher.parameters()) p.requiresGrad = false;
   }
@@ -105,35 +148,80 @@ export class MugsState {
   /**
    * One step on a batch of images [B, C, H, W] in [0, 1] (run it inside `tidy`).
    * `seed` drives the views of this step.
+   *
+   * @example
+   * ```ts
+   * const losses = tidy(() => state.step(images, seed, { epoch, lr, weightDecay, momentum }));
+   * ```
    */
   step(images: Tensor, seed: number, s: StepSchedule): StepLosses {
+    const it = this.phases(images, seed, s);
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * The step as a generator: it yields each phase's name (`STEP_PHASES`) once that phase's
+   * GPU work is recorded, so a profiler can sync there; `step` runs it straight through.
+   *
+   * @example
+   * ```ts
+   * const it = state.phases(images, seed, sched);
+   * for (let r = it.next(); !r.done; r = it.next()) await sync(); // r.value: the phase
+   * ```
+   */
+  *phases(images: Tensor, seed: number, s: StepSchedule): Generator<StepPhase, StepLosses> {
     const B = images.shape[0];
-    const views = this.crops.apply(images, seed);
-    const nLocal = views.local ? views.local.shape[0] / B : 0;
     const w = this.cfg.weights;
-    const t = noGrad(() => this.teacher.forward([views.teacher], this.teacherMemory, B));
+    const swav = this.cfg.groupLoss === "swav";
+    const need = { instance: w.instance > 0, localGroup: w.localGroup > 0, group: w.group > 0 };
+    const teacherNeed = { ...need, group: need.group && !swav };
+    const views = this.crops.apply(images, seed);
+    yield "views";
+    let t: MugsOutputs | null = null;
+    if (teacherNeed.instance || teacherNeed.localGroup || teacherNeed.group) {
+      t = noGrad(() => this.teacher.forward([views.teacher], this.teacherMemory, B, teacherNeed));
+    }
+    yield "teacher_forward";
+    const nLocal = views.local ? views.local.shape[0] / B : 0;
     const groups = views.local ? [views.studentGlobal, views.local] : [views.studentGlobal];
-    const st = this.student.forward(groups, this.studentMemory, B);
-    const opts = { studentViews: 2 + nLocal, temperature: this.cfg.temperature };
+    const st = this.student.forward(groups, this.studentMemory, B, need);
+    yield "student_forward";
+    const opts = {
+      studentViews: 2 + nLocal,
+      temperature: this.cfg.temperature,
+      pairing: this.cfg.pairing,
+    };
     const { total, losses } = weightedTotal([
       {
         name: "instance",
         weight: w.instance,
-        compute: () => instanceLoss(st.instance, t.instance, this.instanceQueue.tensor, opts),
+        compute: () => instanceLoss(st.instance!, t!.instance!, this.instanceQueue.tensor, opts),
       },
       {
         name: "localGroup",
         weight: w.localGroup,
         compute: () =>
-          localGroupLoss(st.localGroup, t.localGroup, this.localGroupQueue.tensor, opts),
+          localGroupLoss(st.localGroup!, t!.localGroup!, this.localGroupQueue.tensor, opts),
       },
       {
         name: "group",
         weight: w.group,
-        compute: () => this.groupLoss.forward(st.group, t.group, s.epoch),
+        compute: () =>
+          swav
+            ? swavLoss(st.group!, {
+              views: 2 + nLocal,
+              pairing: this.cfg.pairing ?? "mugs",
+              temperature: this.cfg.studentTemp ?? 0.1,
+            })
+            : this.groupLoss.forward(st.group!, t!.group!, s.epoch),
       },
     ]);
+    yield "losses";
     total.backward();
+    yield "backward";
     if (s.epoch < this.cfg.freezeLastLayer) {
       cancelGradients(this.student.namedParameters(), "last_layer");
     }
@@ -141,16 +229,25 @@ export class MugsState {
     this.optimizer.weightDecay = s.weightDecay;
     this.optimizer.step({ clip: this.cfg.clip });
     this.optimizer.zeroGrad();
+    yield "optimizer";
     noGrad(() => {
       emaUpdate(this.teacher, this.student, s.momentum);
       for (let v = 0; v < 2; v++) {
-        this.instanceQueue.enqueue(t.instance.slice(0, v * B, (v + 1) * B));
-        this.localGroupQueue.enqueue(t.localGroup.slice(0, v * B, (v + 1) * B));
+        if (t?.instance) this.instanceQueue.enqueue(t.instance.slice(0, v * B, (v + 1) * B));
+        if (t?.localGroup) {
+          this.localGroupQueue.enqueue(t.localGroup.slice(0, v * B, (v + 1) * B));
+        }
       }
-      this.teacherMemory.enqueue(t.memoryEntry);
-      this.studentMemory.enqueue(st.memoryEntry, Array.from(views.weakFlag, (f) => f === 1));
+      if (need.localGroup) {
+        this.teacherMemory.enqueue(t!.memoryEntry!);
+        this.studentMemory.enqueue(
+          st.memoryEntry!,
+          Array.from(views.weakFlag, (f) => f === 1),
+        );
+      }
     });
     views.dispose();
+    yield "ema_queues";
     return {
       total,
       instance: losses.instance,

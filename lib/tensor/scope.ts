@@ -61,11 +61,47 @@ export function tidy<T>(fn: () => T): T {
     throw e;
   }
   stack.pop();
+  release(scope, result);
+  return result;
+}
+
+/** Dispose what `scope` tracked except the tensors in `result` (handed to the enclosing scope). */
+function release(scope: Set<Disposable>, result: unknown): void {
   const kept = new Set<Disposable>();
   collect(result, kept);
   for (const t of scope) {
-    if (kept.has(t)) track(t); // hand it to the enclosing scope
+    if (kept.has(t)) track(t);
     else if (!t.disposed) t.dispose();
   }
+}
+
+/**
+ * `tidy` for an async `fn` (profiling: sync the GPU between phases of one step). Only
+ * `fn`'s own work may create tensors until it settles: anything else that runs meanwhile
+ * would land in this scope too.
+ *
+ * @example
+ * ```ts
+ * await tidyAsync(async () => { const y = x.mul(2); await sync(); return y.sum(); });
+ * ```
+ */
+export async function tidyAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const scope = new Set<Disposable>();
+  stack.push(scope);
+  const close = () => {
+    const i = stack.lastIndexOf(scope);
+    if (i !== stack.length - 1) throw new Error("tidyAsync: scopes closed out of order");
+    stack.pop();
+  };
+  let result: T;
+  try {
+    result = await fn();
+  } catch (e) {
+    close();
+    for (const t of scope) if (!t.disposed) t.dispose();
+    throw e;
+  }
+  close();
+  release(scope, result);
   return result;
 }

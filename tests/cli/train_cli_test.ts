@@ -34,9 +34,22 @@ Deno.test("train cli: bad options fail before any GPU work, naming the flag", as
     () => main(["--data", "/nonexistent/folder"]),
     "--data /nonexistent/folder: no such file",
   );
-  await assertRejects(
-    () => main(["--preset", "swav"]),
-    "the SwAV group loss is not wired into the trainer yet",
+});
+
+Deno.test("train cli: each preset's losses, pairing and temperatures reach the step", () => {
+  const swav = trainerConfig(presetDefaults("swav"), fakeData(1, 28), "fashion-mnist");
+  assertEquals(
+    [swav.step.groupLoss, swav.step.pairing, swav.step.weights],
+    ["swav", "dino", { instance: 0, localGroup: 0, group: 1 }],
+  );
+  const dino = trainerConfig(
+    { ...presetDefaults("dino"), studentTemp: 0.2, centerMomentum: 0.8 },
+    fakeData(1, 28),
+    "fashion-mnist",
+  );
+  assertEquals(
+    [dino.step.groupLoss, dino.step.pairing, dino.step.studentTemp, dino.step.centerMomentum],
+    ["dino", "dino", 0.2, 0.8],
   );
 });
 

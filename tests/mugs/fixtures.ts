@@ -1,6 +1,6 @@
 /** A tiny Mugs configuration and state for the step, resume and trainer tests. */
 import { type MugsHeadConfig, MugsNet } from "../../lib/mugs/model.ts";
-import { type LossWeights, MugsState } from "../../lib/mugs/step.ts";
+import { type LossWeights, MugsState, type StepConfig } from "../../lib/mugs/step.ts";
 import { type ViTConfig, vitConfig } from "../../lib/nn/vit.ts";
 import { AdamW, paramGroups } from "../../lib/optim/adamw.ts";
 import { MultiCrop, type MultiCropConfig, multiCropConfig } from "../../lib/augment/multicrop.ts";
@@ -33,6 +33,7 @@ export function tinyState(o: {
   dropPathRate: number;
   ringSize: number;
   weights?: LossWeights;
+  step?: Partial<StepConfig>;
 }): MugsState {
   const vit = tinyVit(2, o.dropPathRate);
   const student = new MugsNet(vit, TINY_HEADS, true, 0);
@@ -54,6 +55,7 @@ export function tinyState(o: {
       temperature: 0.2,
       clip: 3,
       freezeLastLayer: 1,
+      ...o.step,
     },
     0.04,
     0,

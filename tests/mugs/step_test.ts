@@ -1,12 +1,16 @@
 import { assert, assertClose, assertEquals, gpuTest, setup } from "../helpers.ts";
 import { tinyState } from "./fixtures.ts";
+import type { StepConfig } from "../../lib/mugs/step.ts";
 import { rand } from "../../lib/tensor/tensor.ts";
 import { tidy } from "../../lib/tensor/scope.ts";
 
 await setup();
 
-function build(weights = { instance: 1, localGroup: 1, group: 1 }) {
-  const state = tinyState({ dropPathRate: 0.1, ringSize: 64, weights });
+function build(
+  weights = { instance: 1, localGroup: 1, group: 1 },
+  step: Partial<StepConfig> = {},
+) {
+  const state = tinyState({ dropPathRate: 0.1, ringSize: 64, weights, step });
   return { student: state.student, teacher: state.teacher, state };
 }
 
@@ -78,5 +82,37 @@ Deno.test({
       atol: 1e-6,
       rtol: 1e-6,
     }, "total");
+    // nothing of the removed branches ran: no neighbour search, head, queue or memory write
+    assertEquals(state.localGroupQueue.pointer, 0);
+    assertEquals([state.teacherMemory.pointer, state.studentMemory.pointer], [0, 0]);
+    assertEquals(state.instanceQueue.pointer, 8);
+    const untouched = state.student.namedParameters().filter(([n]) =>
+      n.startsWith("relation.") || n.startsWith("local_group_head.") || n.startsWith("group_head.")
+    );
+    assert(untouched.length > 0, "the removed branches have parameters");
+    for (const [n, p] of untouched) assertEquals(p.grad, null, `${n} has no gradient`);
+  },
+});
+
+Deno.test({
+  name: "mugs step: the swav group loss uses the student alone (no teacher, no centre)",
+  ...gpuTest,
+  fn: async () => {
+    const { state } = build({ instance: 0, localGroup: 0, group: 1 }, {
+      groupLoss: "swav",
+      pairing: "dino",
+    });
+    const images = rand([6, 1, 28, 28], { seed: 7 });
+    const proto = "group_head.last_layer.weight_v";
+    const before = await state.student.stateDict().get(proto)!.toArray();
+    const sched = { epoch: 1, lr: 1e-3, weightDecay: 0.04, momentum: 0.99 };
+    const losses = tidy(() => state.step(images, 1, sched));
+    const v = await losses.group!.item();
+    // cosine scores in [-1, 1] at T = 0.1: each log-softmax term lies in [-(20 + log 64), 0]
+    assert(Number.isFinite(v) && v > 0 && v < 20 + Math.log(64), `swav loss ${v}`);
+    assertEquals(await state.groupLoss.center.toArray(), new Float32Array(64), "centre untouched");
+    assertEquals([state.instanceQueue.pointer, state.teacherMemory.pointer], [0, 0]);
+    const after = await state.student.stateDict().get(proto)!.toArray();
+    assert(Array.from(after).some((x, i) => x !== before[i]), "the prototypes train");
   },
 });
