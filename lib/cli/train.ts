@@ -119,6 +119,14 @@ export async function main(argv: string[]): Promise<number> {
   const log = await MetricsLog.open(c.out, { append: c.resume });
   const tty = Deno.stdout.isTerminal();
   const enc = new TextEncoder();
+  // Ctrl-C: the first stops after the current step and writes a checkpoint; a second quits now
+  const stop = new AbortController();
+  const onSigint = () => {
+    if (stop.signal.aborted) Deno.exit(130);
+    stop.abort();
+    console.error("\ntrain: interrupted; saving a checkpoint after this step (Ctrl-C again quits)");
+  };
+  Deno.addSignalListener("SIGINT", onSigint);
   try {
     const r = await trainMugs(cfg, train, test, (line) => {
       if (tty && line.startsWith("epoch ") && line.includes(" step ")) {
@@ -127,15 +135,19 @@ export async function main(argv: string[]): Promise<number> {
         if (tty) Deno.stdout.writeSync(enc.encode("\n"));
         console.log(line);
       }
-    }, (rec) => {
-      const { kind, ...rest } = rec;
-      const fields = rest as { step: number; epoch: number; [k: string]: number | null };
-      if (kind === "step") void log.step(fields);
-      else void log.epoch(fields);
+    }, {
+      signal: stop.signal,
+      onRecord: (rec) => {
+        const { kind, ...rest } = rec;
+        const fields = rest as { step: number; epoch: number; [k: string]: number | null };
+        if (kind === "step") void log.step(fields);
+        else void log.epoch(fields);
+      },
     });
     console.log(JSON.stringify(r));
-    return 0;
+    return r.interrupted ? 130 : 0;
   } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
     await log.close();
   }
 }

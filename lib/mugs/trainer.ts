@@ -1,8 +1,12 @@
 /**
  * The Mugs training loop: schedules (DINO's cosine with warm-up, per iteration, for the
  * learning rate, weight decay and teacher momentum), the step, progress and metrics, k-NN
- * read-outs per epoch, atomic checkpoints each epoch (and on request), resume, and a stop on a
- * NaN or infinite loss that names the step and the last good checkpoint.
+ * read-outs per epoch, atomic checkpoints each epoch and on interrupt (an aborted `signal`:
+ * the run saves where it stands, mid-epoch, and `resume` continues from there), and a stop on
+ * a NaN or infinite loss that names the step and the last good checkpoint.
+ *
+ * The k-NN read-out uses the teacher's backbone, as Mugs and DINO evaluate; SwAV has no
+ * teacher, so with the SwAV group loss alone the student's backbone is evaluated.
  */
 import { type Dataset, subset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
@@ -63,6 +67,16 @@ export interface TrainResult {
   epochs: number;
   steps: number;
   checkpoint: string;
+  /** True when the run stopped early on its signal (the checkpoint holds where it stopped). */
+  interrupted: boolean;
+}
+
+/** Hooks of a run. */
+export interface TrainHooks {
+  /** Per-step and per-epoch records (`kind: "step" | "epoch"`), e.g. for metrics.jsonl. */
+  onRecord?: (record: Record<string, unknown>) => void;
+  /** Abort it (Ctrl-C) to stop after the current step and save a checkpoint there. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -79,8 +93,9 @@ export async function trainMugs(
   data: Dataset,
   heldOut: Dataset,
   log: (line: string) => void,
-  onRecord: (record: Record<string, unknown>) => void = () => {},
+  hooks: TrainHooks = {},
 ): Promise<TrainResult> {
+  const onRecord = hooks.onRecord ?? (() => {});
   const t0 = performance.now();
   const student = new MugsNet(cfg.vit, cfg.heads, true, cfg.seed);
   const teacher = new MugsNet(cfg.vit, cfg.heads, false, cfg.seed);
@@ -173,12 +188,25 @@ export async function trainMugs(
     lastGood = ckpt;
     log(`resumed from ${ckpt} at epoch ${epoch0}, step ${step}`);
   }
+  // a checkpoint written on interrupt is mid-epoch: skip the steps of that epoch already done
+  const done0 = step - epoch0 * perEpoch;
+  if (!(done0 >= 0 && done0 <= perEpoch)) {
+    throw new Error(
+      `${ckpt}: step ${step} of epoch ${epoch0} does not fit ${perEpoch} steps per epoch ` +
+        `(batch size or epoch images differ from the run that wrote it)`,
+    );
+  }
+  const evalNet = cfg.step.groupLoss === "swav" && !cfg.step.weights.instance &&
+      !cfg.step.weights.localGroup
+    ? student
+    : teacher;
   let top1 = untrainedTop1;
   let images = 0;
+  let interrupted = false;
   const tTrain = performance.now();
-  loader.setState({ seed: cfg.seed, epoch: epoch0, position: 0 });
-  for (let epoch = epoch0; epoch < cfg.epochs; epoch++) {
-    for (let i = 0; i < perEpoch; i++) {
+  loader.setState({ seed: cfg.seed, epoch: epoch0, position: done0 * cfg.batchSize });
+  for (let epoch = epoch0; epoch < cfg.epochs && !interrupted; epoch++) {
+    for (let i = epoch === epoch0 ? done0 : 0; i < perEpoch; i++) {
       const view = await loader.next();
       const s = { epoch, lr: lr[step], weightDecay: wd[step], momentum: mom[step] };
       // tidy keeps the returned losses (read back below when logging) and frees the rest
@@ -224,7 +252,16 @@ export async function trainMugs(
         });
       }
       for (const t of [l.total, l.instance, l.localGroup, l.group]) t?.dispose();
+      if (hooks.signal?.aborted && i < perEpoch - 1) {
+        await sync();
+        await saveTrainingState(ckpt, state, { epoch, step });
+        lastGood = ckpt;
+        log(`interrupted at step ${step} (epoch ${epoch}): checkpoint ${ckpt}; --resume continues`);
+        interrupted = true;
+        break;
+      }
     }
+    if (interrupted) break;
     loader.setState({ seed: cfg.seed, epoch: epoch + 1, position: 0 }); // skip the unused tail
     await sync();
     // intermediate epochs: k-NN against the first 2000 training images (cheaper); the last: all
@@ -232,12 +269,12 @@ export async function trainMugs(
     const bank = last || data.n <= 2000
       ? data
       : subset(data, Array.from({ length: 2000 }, (_, i) => i));
-    const testFeats = await extractFeatures(teacher.backbone, heldOut, evalOpts);
+    const testFeats = await extractFeatures(evalNet.backbone, heldOut, evalOpts);
     // collapse signals on the held-out split: the teacher's prototype distribution (centred,
     // at the teacher temperature) and the spread and effective rank of its normalised features
     const n = Math.min(heldOut.n, 512);
     const probe = testFeats.slice(0, 0, n);
-    const logits = noGrad(() => teacher.groupHead.forward(probe));
+    const logits = noGrad(() => evalNet.groupHead.forward(probe));
     const feats = noGrad(() => probe.l2normalize());
     const health = await healthSignals({
       teacherLogits: logits,
@@ -247,7 +284,7 @@ export async function trainMugs(
     });
     for (const t of [probe, logits, feats]) t.dispose();
     top1 = await knn(
-      await extractFeatures(teacher.backbone, bank, evalOpts),
+      await extractFeatures(evalNet.backbone, bank, evalOpts),
       testFeats,
       bank.labels,
     );
@@ -263,6 +300,10 @@ export async function trainMugs(
           health.effectiveRank?.toFixed(1)
         }`,
     );
+    if (hooks.signal?.aborted && epoch < cfg.epochs - 1) {
+      log(`interrupted after epoch ${epoch}: checkpoint ${ckpt}; --resume continues`);
+      interrupted = true;
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
   return {
@@ -274,5 +315,6 @@ export async function trainMugs(
     epochs: cfg.epochs,
     steps: step,
     checkpoint: ckpt,
+    interrupted,
   };
 }

@@ -1,54 +1,62 @@
-import { assert, assertEquals, gpuTest, setup } from "../helpers.ts";
+import { assert, assertEquals, assertRejects, gpuTest, setup } from "../helpers.ts";
+import { loadCheckpoint } from "../../lib/io/checkpoint.ts";
 import { type TrainerConfig, trainMugs } from "../../lib/mugs/trainer.ts";
 import { TINY_HEADS, tinyCrops, tinyVit } from "./fixtures.ts";
 import { embedded } from "../../lib/data/embedded.ts";
-import { subset } from "../../lib/data/dataset.ts";
+import { type Dataset, subset } from "../../lib/data/dataset.ts";
 
 await setup();
+
+async function smallRun(out: string): Promise<{ cfg: TrainerConfig; tr: Dataset; te: Dataset }> {
+  const train = await embedded("train");
+  const test = await embedded("test");
+  const tr = subset(train, Array.from({ length: 48 }, (_, i) => i * 97));
+  const te = subset(test, Array.from({ length: 24 }, (_, i) => i * 37));
+  const cfg: TrainerConfig = {
+    epochs: 1,
+    batchSize: 16,
+    seed: 0,
+    lr: 5e-4,
+    minLr: 1e-6,
+    warmupEpochs: 0,
+    weightDecay: 0.04,
+    weightDecayEnd: 0.2,
+    momentumTeacher: 0.996,
+    teacherTemp: 0.04,
+    warmupTeacherTemp: 0.04,
+    warmupTeacherTempEpochs: 0,
+    patchEmbedLrScale: 0.2,
+    vit: tinyVit(1, 0.1),
+    heads: { ...TINY_HEADS },
+    crops: tinyCrops(),
+    step: {
+      weights: { instance: 1, localGroup: 1, group: 1 },
+      queueSize: 32,
+      memorySize: 32,
+      temperature: 0.2,
+      clip: 3,
+      freezeLastLayer: 1,
+    },
+    out,
+    resume: false,
+    logEvery: 2,
+    mean: [0.286],
+    std: [0.353],
+  };
+  return { cfg, tr, te };
+}
 
 Deno.test({
   name: "mugs trainer: an epoch on a small subset logs, evaluates, checkpoints, and resumes",
   ...gpuTest,
   fn: async () => {
-    const train = await embedded("train");
-    const test = await embedded("test");
-    const tr = subset(train, Array.from({ length: 48 }, (_, i) => i * 97));
-    const te = subset(test, Array.from({ length: 24 }, (_, i) => i * 37));
     const out = await Deno.makeTempDir({ prefix: "mugs-train-" });
-    const cfg: TrainerConfig = {
-      epochs: 1,
-      batchSize: 16,
-      seed: 0,
-      lr: 5e-4,
-      minLr: 1e-6,
-      warmupEpochs: 0,
-      weightDecay: 0.04,
-      weightDecayEnd: 0.2,
-      momentumTeacher: 0.996,
-      teacherTemp: 0.04,
-      warmupTeacherTemp: 0.04,
-      warmupTeacherTempEpochs: 0,
-      patchEmbedLrScale: 0.2,
-      vit: tinyVit(1, 0.1),
-      heads: { ...TINY_HEADS },
-      crops: tinyCrops(),
-      step: {
-        weights: { instance: 1, localGroup: 1, group: 1 },
-        queueSize: 32,
-        memorySize: 32,
-        temperature: 0.2,
-        clip: 3,
-        freezeLastLayer: 1,
-      },
-      out,
-      resume: false,
-      logEvery: 2,
-      mean: [0.286],
-      std: [0.353],
-    };
+    const { cfg, tr, te } = await smallRun(out);
     const lines: string[] = [];
     const records: Record<string, unknown>[] = [];
-    const r = await trainMugs(cfg, tr, te, (l) => lines.push(l), (x) => records.push(x));
+    const r = await trainMugs(cfg, tr, te, (l) => lines.push(l), {
+      onRecord: (x) => records.push(x),
+    });
     assertEquals(r.steps, 3);
     for (
       const k of [
@@ -74,6 +82,62 @@ Deno.test({
     const r2 = await trainMugs({ ...cfg, epochs: 2, resume: true }, tr, te, (l) => lines.push(l));
     assertEquals(r2.steps, 6);
     assert(lines.some((l) => l.startsWith("resumed from")), "resume logged");
+    await Deno.remove(out, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "mugs trainer: an interrupt saves mid-epoch and --resume ends bit-equal to a straight run",
+  ...gpuTest,
+  fn: async () => {
+    const outA = await Deno.makeTempDir({ prefix: "mugs-straight-" });
+    const outB = await Deno.makeTempDir({ prefix: "mugs-interrupted-" });
+    const { cfg, tr, te } = await smallRun(outA);
+    const straight = await trainMugs({ ...cfg, logEvery: 1 }, tr, te, () => {});
+    assertEquals([straight.steps, straight.interrupted], [3, false]);
+    // stop after step 1 of 3 (as Ctrl-C does through the CLI's AbortController)
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const cut = await trainMugs({ ...cfg, out: outB, logEvery: 1 }, tr, te, (l) => lines.push(l), {
+      signal: stop.signal,
+      onRecord: (r) => r.kind === "step" && r.step === 1 && stop.abort(),
+    });
+    assertEquals([cut.steps, cut.interrupted], [1, true]);
+    assert(lines.some((l) => l.startsWith("interrupted at step 1")), lines.join("\n"));
+    assertEquals((await loadCheckpoint(`${outB}/checkpoint`)).meta.step, 1);
+    const resumed = await trainMugs(
+      { ...cfg, out: outB, logEvery: 1, resume: true },
+      tr,
+      te,
+      () => {},
+    );
+    assertEquals([resumed.steps, resumed.interrupted], [3, false]);
+    const a = await loadCheckpoint(`${outA}/checkpoint`);
+    const b = await loadCheckpoint(`${outB}/checkpoint`);
+    assertEquals([...b.tensors.keys()].sort(), [...a.tensors.keys()].sort());
+    for (const [name, t] of a.tensors) {
+      assertEquals(b.tensors.get(name)!.data, t.data, `${name} differs after the resume`);
+    }
+    assertEquals(resumed.knn_top1, straight.knn_top1);
+    for (const d of [outA, outB]) await Deno.remove(d, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "mugs trainer: a NaN loss stops the run naming the step and the last good checkpoint",
+  ...gpuTest,
+  fn: async () => {
+    const out = await Deno.makeTempDir({ prefix: "mugs-nan-" });
+    const { cfg, tr, te } = await smallRun(out);
+    await trainMugs(cfg, tr, te, () => {}); // epoch 0 ends with a good checkpoint
+    const before = (await loadCheckpoint(`${out}/checkpoint`)).meta.step;
+    // an absurd learning rate in epoch 1 overflows the weights, so the loss becomes NaN
+    await assertRejects(
+      () => trainMugs({ ...cfg, epochs: 2, lr: 1e38, resume: true, logEvery: 1 }, tr, te, () => {}),
+      `(epoch 1); last good checkpoint: ${out}/checkpoint`,
+    );
+    // the good checkpoint was not overwritten by the diverged state
+    assertEquals((await loadCheckpoint(`${out}/checkpoint`)).meta.step, before);
     await Deno.remove(out, { recursive: true });
   },
 });
