@@ -9,48 +9,12 @@
 import { parseTrainArgs } from "./args.ts";
 import type { TrainConfig } from "../mugs/config.ts";
 import { init } from "../gpu/device.ts";
-import { embedded } from "../data/embedded.ts";
-import { fashionMnist } from "../data/idx.ts";
-import { cifar10 } from "../data/cifar10.ts";
 import type { Dataset } from "../data/dataset.ts";
+import { loadData } from "./data.ts";
 import { vitConfig } from "../nn/vit.ts";
 import { type DataPreset, multiCropConfig } from "../augment/multicrop.ts";
 import { type TrainerConfig, trainMugs } from "../mugs/trainer.ts";
 import { MetricsLog } from "../io/metrics_log.ts";
-
-async function loadData(
-  spec: string,
-): Promise<{ train: Dataset; test: Dataset; preset: DataPreset }> {
-  if (spec === "embedded") {
-    return {
-      train: await embedded("train"),
-      test: await embedded("test"),
-      preset: "fashion-mnist",
-    };
-  }
-  let stat: Deno.FileInfo;
-  try {
-    stat = await Deno.stat(spec);
-  } catch {
-    throw new Error(
-      `--data ${spec}: no such file or folder (use "embedded", an IDX folder or a CIFAR-10 folder)`,
-    );
-  }
-  if (!stat.isDirectory) throw new Error(`--data ${spec}: expected a folder`);
-  const names = [...Deno.readDirSync(spec)].map((e) => e.name);
-  if (names.some((n) => n.startsWith("data_batch_") || n === "cifar-10-batches-bin")) {
-    return {
-      train: await cifar10("train", spec),
-      test: await cifar10("test", spec),
-      preset: "cifar10",
-    };
-  }
-  return {
-    train: await fashionMnist("train", spec),
-    test: await fashionMnist("test", spec),
-    preset: "fashion-mnist",
-  };
-}
 
 /** Map the validated run configuration onto the trainer's. */
 export function trainerConfig(c: TrainConfig, data: Dataset, preset: DataPreset): TrainerConfig {

@@ -1,6 +1,9 @@
 /**
- * Feature extraction for evaluation: a dataset through a ViT in batches (class token,
- * optionally concatenated with the mean patch token), or the raw pixels as a baseline.
+ * Feature extraction for evaluation: a dataset through a ViT in batches, or the raw pixels as
+ * a baseline. As DINO's `eval_linear.py`: the class tokens of the last `nLastBlocks` blocks
+ * (each through the final norm), concatenated, and with `avgPool` the mean patch token of the
+ * last block appended. The default (1 block, no pooling) is the class token that DINO's k-NN
+ * uses.
  */
 import type { Dataset } from "../data/dataset.ts";
 import type { ViT } from "../nn/vit.ts";
@@ -15,16 +18,18 @@ import { sync } from "../gpu/device.ts";
 export interface FeatureOptions {
   /** Images per batch [256]. */
   batchSize?: number;
-  /** Also append the mean of the patch tokens (DINO's `avgpool` option) [false]. */
+  /** Also append the mean of the last block's patch tokens (DINO's `avgpool` option) [false]. */
   avgPool?: boolean;
+  /** Concatenate the class tokens of this many last blocks (DINO's `n_last_blocks`) [1]. */
+  nLastBlocks?: number;
   /** Per-channel normalisation applied to images in [0, 1] before the ViT. */
   mean?: number[];
   std?: number[];
 }
 
 /**
- * Run every image of `ds` through `vit` (eval mode, no tape) and return features [N, D]
- * (or [N, 2D] with `avgPool`).
+ * Run every image of `ds` through `vit` (eval mode, no tape) and return features
+ * [N, (nLastBlocks + (avgPool ? 1 : 0)) * D].
  *
  * @example
  * ```ts
@@ -48,6 +53,10 @@ export async function extractFeatures(
     );
   }
   const bs = opts.batchSize ?? 256;
+  const nBlocks = opts.nLastBlocks ?? 1;
+  if (!Number.isInteger(nBlocks) || nBlocks < 1 || nBlocks > c.depth) {
+    throw new Error(`extractFeatures: nLastBlocks must be in 1..${c.depth}, got ${nBlocks}`);
+  }
   const per = ds.channels * ds.height * ds.width;
   const mean = opts.mean ?? new Array(ds.channels).fill(0);
   const std = opts.std ?? new Array(ds.channels).fill(1);
@@ -63,8 +72,11 @@ export async function extractFeatures(
           const x = uint8ToTensor(bytes, [n, ds.channels, ds.height, ds.width]);
           const m = tensor(Float32Array.from(mean), [1, ds.channels, 1, 1]);
           const s = tensor(Float32Array.from(std), [1, ds.channels, 1, 1]);
-          const out = vit.forward(x.sub(m).div(s));
-          return opts.avgPool ? concat([out.cls, out.mean], 1) : out.cls;
+          const layers = vit.intermediateLayers(x.sub(m).div(s), nBlocks);
+          const [B, T, D] = layers[0].shape;
+          const parts = layers.map((l) => l.slice(1, 0, 1).reshape(B, D));
+          if (opts.avgPool) parts.push(layers[layers.length - 1].slice(1, 1, T).mean(1));
+          return parts.length === 1 ? parts[0] : concat(parts, 1);
         })
       )));
       await sync(); // keep the queue short and surface errors per batch

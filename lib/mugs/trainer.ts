@@ -148,6 +148,20 @@ export async function trainMugs(
     itersPerEpoch: perEpoch,
   });
   const ckpt = `${cfg.out}/checkpoint`;
+  const evalNet = cfg.step.groupLoss === "swav" && !cfg.step.weights.instance &&
+      !cfg.step.weights.localGroup
+    ? student
+    : teacher;
+  // what an evaluation needs to rebuild the backbones from the checkpoint alone
+  const config = {
+    vit: { ...cfg.vit },
+    heads: { ...cfg.heads },
+    mean: cfg.mean,
+    std: cfg.std,
+    evalNetwork: evalNet === student ? "student" : "teacher",
+  };
+  const save = (epoch: number, step: number) =>
+    saveTrainingState(ckpt, state, { epoch, step, config });
   const evalOpts = { mean: cfg.mean, std: cfg.std };
 
   // baselines, measured the same way as the trained model: raw pixels and the untrained network
@@ -196,10 +210,6 @@ export async function trainMugs(
         `(batch size or epoch images differ from the run that wrote it)`,
     );
   }
-  const evalNet = cfg.step.groupLoss === "swav" && !cfg.step.weights.instance &&
-      !cfg.step.weights.localGroup
-    ? student
-    : teacher;
   let top1 = untrainedTop1;
   let images = 0;
   let interrupted = false;
@@ -254,7 +264,7 @@ export async function trainMugs(
       for (const t of [l.total, l.instance, l.localGroup, l.group]) t?.dispose();
       if (hooks.signal?.aborted && i < perEpoch - 1) {
         await sync();
-        await saveTrainingState(ckpt, state, { epoch, step });
+        await save(epoch, step);
         lastGood = ckpt;
         log(`interrupted at step ${step} (epoch ${epoch}): checkpoint ${ckpt}; --resume continues`);
         interrupted = true;
@@ -288,7 +298,7 @@ export async function trainMugs(
       testFeats,
       bank.labels,
     );
-    await saveTrainingState(ckpt, state, { epoch: epoch + 1, step });
+    await save(epoch + 1, step);
     lastGood = ckpt;
     log(`epoch ${epoch}: k-NN (k=20) top-1 ${top1.toFixed(2)}%, checkpoint ${ckpt}`);
     onRecord({ kind: "epoch", epoch, step, knn_top1: top1, knn_train_images: bank.n, ...health });

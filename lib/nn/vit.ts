@@ -280,6 +280,29 @@ export class ViT extends Module {
     return { cls, patch, mean: patch.mean(1), pre };
   }
 
+  /**
+   * The outputs of the last `n` blocks, each through the final norm, [B, 1 + L, D] each
+   * (DINO's `get_intermediate_layers`, which its linear evaluation reads).
+   *
+   * @example
+   * ```ts
+   * const [b3, b4] = vit.intermediateLayers(images, 2); // the last two blocks
+   * ```
+   */
+  intermediateLayers(images: Tensor, n = 1): Tensor[] {
+    const blocks = this.blocks.items;
+    if (!Number.isInteger(n) || n < 1 || n > blocks.length) {
+      throw new Error(`intermediateLayers: n must be in 1..${blocks.length}, got ${n}`);
+    }
+    let x = this.prepareTokens(images);
+    const out: Tensor[] = [];
+    for (let i = 0; i < blocks.length; i++) {
+      x = blocks[i].forward(x).out;
+      if (i >= blocks.length - n) out.push(this.norm.forward(x));
+    }
+    return out;
+  }
+
   /** The last block's attention per head, [B, heads, 1 + L, 1 + L] (row 0: the class token's). */
   lastAttention(images: Tensor): Tensor {
     let x = this.prepareTokens(images);

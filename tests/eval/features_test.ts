@@ -35,6 +35,33 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "eval features: the last n blocks' class tokens (+ mean patch token), as DINO's linear eval",
+  ...gpuTest,
+  fn: async () => {
+    const test = await embedded("test");
+    const small = subset(test, Array.from({ length: 9 }, (_, i) => i * 31));
+    const vit = new ViT(vitConfig("vit_micro_28", { depth: 2 }), 3);
+    const f = await extractFeatures(vit, small, { nLastBlocks: 2, avgPool: true });
+    assertEquals(f.shape, [9, 3 * 64]);
+    const got = await f.toArray();
+    const col = (lo: number) =>
+      Array.from({ length: 9 * 64 }, (_, i) => got[Math.floor(i / 64) * 192 + lo + (i % 64)]);
+    const x = uint8ToTensor(small.images, [9, 1, 28, 28]);
+    const full = vit.eval().forward(x);
+    // block 1 (the last) through the final norm: the plain class token and patch mean
+    assertClose(col(64), await full.cls.toArray(), { atol: 1e-5, rtol: 1e-5 }, "last block cls");
+    assertClose(col(128), await full.mean.toArray(), { atol: 1e-5, rtol: 1e-5 }, "patch mean");
+    // block 0 through the final norm: a depth-1 ViT with the same first block and norm
+    const one = new ViT(vitConfig("vit_micro_28", { depth: 1 }), 0);
+    one.loadStateDict(vit.stateDict(), { strict: false });
+    const first = await one.eval().forward(x).cls.toArray();
+    assertClose(col(0), first, { atol: 1e-5, rtol: 1e-5 }, "block 0 cls");
+    await assertRejects(() => extractFeatures(vit, small, { nLastBlocks: 3 }), "1..2, got 3");
+  },
+});
+
+Deno.test({
   name: "eval features: raw-pixel k-NN on the embedded split (the baseline train reports)",
   ...gpuTest,
   fn: async () => {
