@@ -1,0 +1,101 @@
+/**
+ * Figures in a real Deno Jupyter kernel (executed headless with `jupyter nbconvert`, as the
+ * notebook tests do): `Deno.jupyter.format` (what the kernel applies to a cell's value)
+ * turns a figure into the plotly MIME bundle through `Symbol.for("Jupyter.display")`,
+ * `Deno.jupyter.display(fig)` and `display(fig)` send display_data messages with the
+ * plotly MIME type and the figure's JSON, and hover images stay out of the notebook.
+ */
+import { assert, assertEquals } from "../helpers.ts";
+
+const VIZ = new URL("../../lib/viz/mod.ts", import.meta.url).href;
+const MIME = "application/vnd.plotly.v1+json";
+
+const CELLS = [
+  `import { display, inJupyter, knnCurve, tsneScatter } from "${VIZ}";\nconsole.log(inJupyter());`,
+  // what the kernel does with a cell's value: Deno.jupyter.format, which uses the protocol
+  // symbol; printed, because headless nbconvert now and then misses an execute_result
+  // message of Deno's kernel (seen in 1 of 4 runs), while display_data always arrives
+  `const fig = knnCurve({ 10: 80.5, 20: 81.25 });
+console.log(JSON.stringify(await Deno.jupyter.format(fig)));`,
+  `await Deno.jupyter.display(fig);`,
+  `const images = { data: new Uint8Array(2 * 4), shape: [2, 1, 2, 2] as [number, number, number, number] };
+await display(tsneScatter([0, 0, 1, 1], [0, 1], { images, classNames: ["a", "b"] }));`,
+];
+
+interface Output {
+  output_type: string;
+  text?: string[] | string;
+  data?: Record<string, unknown>;
+}
+
+Deno.test({
+  name: "jupyter: figures render in a Deno kernel through the display protocol and display()",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "viz-jupyter-" });
+    try {
+      const nb = {
+        cells: CELLS.map((source) => ({
+          cell_type: "code",
+          execution_count: null,
+          metadata: {},
+          outputs: [],
+          source,
+        })),
+        metadata: { kernelspec: { name: "deno", display_name: "Deno", language: "typescript" } },
+        nbformat: 4,
+        nbformat_minor: 5,
+      };
+      await Deno.writeTextFile(`${dir}/t.ipynb`, JSON.stringify(nb));
+      let res: Deno.CommandOutput;
+      try {
+        res = await new Deno.Command("jupyter", {
+          args: [
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--ExecutePreprocessor.timeout=300",
+            "--ExecutePreprocessor.kernel_name=deno",
+            "--output=out.ipynb",
+            "t.ipynb",
+          ],
+          cwd: dir,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      } catch (e) {
+        throw new Error(
+          `jupyter is not installed (${(e as Error).message}): apt-get install -y ` +
+            "jupyter-nbconvert jupyter-client, then `deno jupyter --install` (see .ci/run)",
+        );
+      }
+      const err = new TextDecoder().decode(res.stderr);
+      assert(res.success, `nbconvert failed:\n${err.slice(-3000)}`);
+      const out = JSON.parse(await Deno.readTextFile(`${dir}/out.ipynb`));
+      const outputs: Output[][] = out.cells.map((c: { outputs: Output[] }) => c.outputs);
+      const text = (o: Output) => (Array.isArray(o.text) ? o.text.join("") : o.text ?? "");
+      assertEquals(outputs[0].map(text).join("").trim(), "true", "inJupyter() in the kernel");
+
+      const formatted = JSON.parse(outputs[1].map(text).join(""));
+      const fig = formatted[MIME] as { data: { x: number[]; y: number[] }[] };
+      assert(fig, `Deno.jupyter.format(fig) has no ${MIME}: ${Object.keys(formatted)}`);
+      assertEquals([fig.data[0].x, fig.data[0].y], [[10, 20], [80.5, 81.25]], "figure data");
+      assert(/^plotly figure/.test(formatted["text/plain"]), "text/plain summary");
+
+      const [viaSymbol] = outputs[2];
+      assertEquals(viaSymbol?.output_type, "display_data", "Deno.jupyter.display(fig)");
+      assertEquals(viaSymbol.data![MIME], fig, "the figure through its display method");
+
+      const [shown] = outputs[3];
+      assertEquals(shown?.output_type, "display_data", "display(fig)");
+      const scatter = shown.data![MIME] as { data: Record<string, unknown>[] };
+      assertEquals(scatter.data.map((t) => t.name), ["a", "b"], "t-SNE traces");
+      assert(scatter.data.every((t) => !("customdata" in t)), "hover images in the notebook");
+      assertEquals(scatter.data[0].text, ["#0"], "hover text");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
