@@ -10,6 +10,7 @@ import { benchKernels } from "./kernels.ts";
 import { benchTrainStep } from "./train_step.ts";
 import { benchAugment } from "./augment.ts";
 import { benchMugsStep } from "./mugs_step.ts";
+import { benchKnn } from "./knn.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -25,3 +26,4 @@ if (want("kernels")) await benchKernels(values["all-kernels"]!, info.isFallback)
 if (want("train")) await benchTrainStep();
 if (want("augment")) await benchAugment();
 if (want("mugs")) await benchMugsStep();
+if (want("knn")) await benchKnn();
