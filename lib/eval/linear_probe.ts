@@ -378,8 +378,7 @@ async function train(
   } finally {
     consts.forEach((t) => t.dispose());
     if (!sgd) params.forEach((t) => t.dispose());
-    if (opt instanceof SGD) opt.dispose();
-    else for (const [, t] of opt.stateDict().tensors) t.dispose();
+    opt.dispose();
   }
 }
 

@@ -162,6 +162,20 @@ export class AdamW {
     return s;
   }
 
+  /**
+   * Release the optimiser's GPU state (moments and the per-parameter norm buffers); the
+   * parameters are left alone.
+   *
+   * @example
+   * ```ts
+   * opt.dispose(); // after training a throw-away classifier
+   * ```
+   */
+  dispose(): void {
+    for (const s of this.#state.values()) for (const t of [s.m, s.v, s.norm2]) t.dispose();
+    this.#state.clear();
+  }
+
   /** Restore step counts (moments are restored by copying into `stateDict().tensors`). */
   setSteps(steps: Record<string, number>): void {
     for (const g of this.groups) {
