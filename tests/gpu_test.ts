@@ -186,3 +186,22 @@ Deno.test({
     assertThrows(() => fresh.add(old), "lives on another device");
   },
 });
+
+Deno.test({
+  name: "runtime: an upload while work is pending is ordered after it, in the same submission",
+  ...gpuTest,
+  fn: async () => {
+    await sync();
+    const x = tensor(new Float32Array([1, 2, 3, 4]), [4]);
+    await sync();
+    const y = noGrad(() => x.mul(2)); // recorded, not submitted
+    const before = gpuStats().submits;
+    x.dispose(); // its buffer goes back to the pool ...
+    const z = tensor(new Float32Array([10, 20, 30, 40]), [4]); // ... and is reused here
+    const w = noGrad(() => z.add(1));
+    assertEquals(gpuStats().submits, before, "the upload did not submit the pending work");
+    assertEquals(Array.from(await y.toArray()), [2, 4, 6, 8], "y read x before the upload");
+    assertEquals(Array.from(await w.toArray()), [11, 21, 31, 41]);
+    for (const t of [y, z, w]) t.dispose();
+  },
+});

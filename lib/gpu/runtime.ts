@@ -2,10 +2,13 @@
  * The runtime behind every tensor: kernel cache, buffer pool and command batching.
  *
  * Work is recorded into one command encoder (one open compute pass) and submitted
- * when something must leave the GPU (a read), when data is uploaded, or when the
- * parameter arena is full. Each dispatch's small parameter block (sizes, strides,
- * scalars) goes into a shared uniform arena at a 256-byte aligned offset; the arena
- * is written once, just before its encoder is submitted.
+ * when something must leave the GPU (a read), or when the parameter or upload arena is
+ * full. Each dispatch's small parameter block (sizes, strides, scalars) goes into a shared
+ * uniform arena at a 256-byte aligned offset; the arena is written once, just before its
+ * encoder is submitted. Small uploads while work is pending (a drop-path mask in the middle
+ * of a step) go the same way: their bytes are staged in an upload arena written before the
+ * submit, and a copy into the destination is recorded in order with the dispatches, so the
+ * step stays one submission.
  */
 import { BufferPool, type PoolStats } from "./pool.ts";
 import type { DeviceInfo } from "./device.ts";
@@ -25,6 +28,8 @@ export interface KernelTime {
 
 const ARENA_SLOT = 256;
 const ARENA_SLOTS = 2048;
+/** Bytes of the upload arena (uploads while work is pending, recorded as ordered copies). */
+const UPLOAD_ARENA = 1 << 20;
 
 export class Runtime {
   readonly device: GPUDevice;
@@ -45,8 +50,12 @@ export class Runtime {
   #arena: GPUBuffer;
   #arenaData = new ArrayBuffer(ARENA_SLOT * ARENA_SLOTS);
   #arenaUsed = 0;
+  #uploads: GPUBuffer;
+  #uploadData = new Uint8Array(UPLOAD_ARENA);
+  #uploadUsed = 0;
   #uncaptured: string[] = [];
   #dispatches = 0;
+  #submits = 0;
   // profiling
   #profile = false;
   #querySet: GPUQuerySet | null = null;
@@ -61,6 +70,11 @@ export class Runtime {
       size: this.#arenaData.byteLength,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
       label: "param-arena",
+    });
+    this.#uploads = device.createBuffer({
+      size: UPLOAD_ARENA,
+      usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      label: "upload-arena",
     });
     device.lost.then((l) => {
       this.lost = `${l.reason}: ${l.message}`;
@@ -175,9 +189,25 @@ export class Runtime {
     this.#enc().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
 
-  /** Write host data into `dst`. Pending work is submitted first so the write lands after it. */
+  /**
+   * Write host data into `dst`, in order with the recorded work: with nothing pending, or
+   * for large or unaligned data, pending work is submitted and the data written at once;
+   * otherwise it is staged in the upload arena and copied by a recorded command.
+   */
   upload(dst: GPUBuffer, data: ArrayBufferView, dstOffset = 0): void {
     this.#assertAlive();
+    const n = data.byteLength;
+    if (this.#encoder && n % 4 === 0 && dstOffset % 4 === 0 && n <= UPLOAD_ARENA / 4) {
+      if (this.#uploadUsed + n > UPLOAD_ARENA) this.flush();
+      if (this.#encoder) {
+        const at = this.#uploadUsed;
+        this.#uploadData.set(new Uint8Array(data.buffer, data.byteOffset, n), at);
+        this.#uploadUsed += n;
+        this.#closePass();
+        this.#enc().copyBufferToBuffer(this.#uploads, at, dst, dstOffset, n);
+        return;
+      }
+    }
     this.flush();
     this.device.queue.writeBuffer(
       dst,
@@ -203,11 +233,16 @@ export class Runtime {
       this.device.queue.writeBuffer(this.#arena, 0, this.#arenaData, 0, this.#arenaUsed);
       this.#arenaUsed = 0;
     }
+    if (this.#uploadUsed) {
+      this.device.queue.writeBuffer(this.#uploads, 0, this.#uploadData, 0, this.#uploadUsed);
+      this.#uploadUsed = 0;
+    }
     const timing = this.#resolveTimestamps(this.#encoder);
     const batch = [...this.#names].join(", ");
     this.device.pushErrorScope("out-of-memory");
     this.device.pushErrorScope("validation");
     this.device.queue.submit([this.#encoder.finish()]);
+    this.#submits++;
     this.#encoder = null;
     this.#names.clear();
     const v = this.device.popErrorScope();
@@ -304,8 +339,13 @@ export class Runtime {
   }
 
   /** Pool and dispatch counters. */
-  stats(): PoolStats & { dispatches: number; kernels: number } {
-    return { ...this.pool.stats(), dispatches: this.#dispatches, kernels: this.#kernelCount };
+  stats(): PoolStats & { dispatches: number; submits: number; kernels: number } {
+    return {
+      ...this.pool.stats(),
+      dispatches: this.#dispatches,
+      submits: this.#submits,
+      kernels: this.#kernelCount,
+    };
   }
 
   destroy(): void {
