@@ -11,6 +11,7 @@ import { benchTrainStep } from "./train_step.ts";
 import { benchAugment } from "./augment.ts";
 import { benchMugsStep } from "./mugs_step.ts";
 import { benchKnn } from "./knn.ts";
+import { benchTsne } from "./tsne.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -27,3 +28,4 @@ if (want("train")) await benchTrainStep();
 if (want("augment")) await benchAugment();
 if (want("mugs")) await benchMugsStep();
 if (want("knn")) await benchKnn();
+if (want("tsne")) { for (const line of await benchTsne()) console.log(JSON.stringify(line)); }
