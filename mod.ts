@@ -89,3 +89,6 @@ export {
   type StepLosses,
   type StepSchedule,
 } from "./lib/mugs/step.ts";
+export * from "./lib/eval/mod.ts";
+/** Plotly figures (`viz.lossCurves`, `viz.tsneScatter`, `viz.display`, `viz.writeHtml`, …). */
+export * as viz from "./lib/viz/mod.ts";
