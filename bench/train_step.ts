@@ -22,6 +22,7 @@ export async function benchTrainStep(steps = 8, profile = true): Promise<void> {
   const target = randn([B, 64], { seed: 2 });
   const step = () =>
     tidy(() => {
+      runtime().flush(); // each step starts a submission: its bind groups repeat, cached
       const { cls } = vit.forward(x);
       const loss = cls.sub(target).pow(2).mean();
       loss.backward();
@@ -32,6 +33,7 @@ export async function benchTrainStep(steps = 8, profile = true): Promise<void> {
   step();
   await sync();
   const d0 = gpuStats().dispatches;
+  const h0 = gpuStats().bindGroupHits;
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) step();
   await sync();
@@ -42,6 +44,7 @@ export async function benchTrainStep(steps = 8, profile = true): Promise<void> {
     images_per_s: r3((B * 1000) / ms),
     ms: r3(ms),
     dispatches_per_step: Math.round(dispatches),
+    bind_group_hit_rate: r3((gpuStats().bindGroupHits - h0) / (dispatches * steps)),
   });
   if (profile && runtime().device.features.has("timestamp-query")) {
     const rt = runtime();

@@ -205,3 +205,30 @@ Deno.test({
     for (const t of [y, z, w]) t.dispose();
   },
 });
+
+Deno.test({
+  name: "runtime: a repeated dispatch on the same buffers reuses its bind group",
+  ...gpuTest,
+  fn: async () => {
+    const x = tensor(new Float32Array([1, 2, 3]), [3]);
+    const y = tensor(new Float32Array([4, 5, 6]), [3]);
+    await sync();
+    const run = async () => {
+      runtime().flush();
+      const z = noGrad(() => x.add(y));
+      const v = Array.from(await z.toArray());
+      z.dispose();
+      return v;
+    };
+    await run();
+    await run(); // the output buffer comes back from the pool: the same bindings again
+    const h0 = gpuStats().bindGroupHits;
+    assertEquals(await run(), [5, 7, 9]);
+    assert(gpuStats().bindGroupHits > h0, "the third identical dispatch hit the cache");
+    const w = tensor(new Float32Array([0, 0, 1]), [3]); // a new buffer: a new bind group
+    const h1 = gpuStats().bindGroupHits;
+    assertEquals(Array.from(await noGrad(() => x.add(w)).toArray()), [1, 2, 4]);
+    assertEquals(gpuStats().bindGroupHits, h1);
+    for (const t of [x, y, w]) t.dispose();
+  },
+});

@@ -31,6 +31,7 @@ import { weightedTotal } from "../losses/total.ts";
 import type { MultiCrop } from "../augment/multicrop.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/tape.ts";
+import { runtime } from "../gpu/device.ts";
 
 /** Loss weights (1, 1, 1 for Mugs; a 0 removes that branch). */
 export interface LossWeights {
@@ -178,6 +179,7 @@ export class MugsState {
     const swav = this.cfg.groupLoss === "swav";
     const need = { instance: w.instance > 0, localGroup: w.localGroup > 0, group: w.group > 0 };
     const teacherNeed = { ...need, group: need.group && !swav };
+    runtime().flush(); // a step starts a submission: its dispatches repeat, bind groups cached
     const views = this.crops.apply(images, seed);
     yield "views";
     let t: MugsOutputs | null = null;
