@@ -13,7 +13,6 @@
  *
  * Everything is validated here, before any GPU work starts.
  */
-import { parseArgs } from "node:util";
 import type { z } from "npm:zod@4.6.7";
 import {
   closest,
@@ -27,6 +26,7 @@ import {
   type TrainConfig,
   TrainConfigObject,
 } from "../mugs/config.ts";
+import { type ArgvOptions, readArgv } from "./flags.ts";
 
 type Kind =
   | { type: "int" | "number" | "string" | "boolean" }
@@ -276,7 +276,7 @@ function parseKeyValues(
   return out;
 }
 
-const OPTIONS = Object.fromEntries([
+const OPTIONS: ArgvOptions = Object.fromEntries([
   ...FIELDS.map(({ flag, kind }) => [
     flag.slice(2),
     { type: kind.type === "boolean" ? "boolean" : "string" } as const,
@@ -284,17 +284,6 @@ const OPTIONS = Object.fromEntries([
   ["config", { type: "string" } as const],
   ["help", { type: "boolean", short: "h" } as const],
 ]);
-
-const KNOWN_FLAGS = TRAIN_OPTIONS.map((o) => o.flag);
-
-function unknownFlag(flag: string): ConfigError {
-  const hint = closest(flag.replace(/^-+/, ""), KNOWN_FLAGS.map((f) => f.slice(2)));
-  return new ConfigError(
-    flag,
-    flag,
-    `unknown option '${flag}'${hint ? ` (did you mean --${hint}?)` : ""}; see --help`,
-  );
-}
 
 /**
  * Parse the arguments of `deno task train` into a validated `TrainConfig` (reading
@@ -308,40 +297,7 @@ function unknownFlag(flag: string): ConfigError {
  * ```
  */
 export async function parseTrainArgs(argv: readonly string[]): Promise<TrainArgs> {
-  // `--epochs -3`: let a negative number through as the flag's value, so the range check
-  // (not parseArgs' "ambiguous argument") reports it.
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const opt = OPTIONS[a.startsWith("--") ? a.slice(2) : ""];
-    if (opt?.type === "string" && i + 1 < argv.length && /^-[\d.]/.test(argv[i + 1])) {
-      args.push(`${a}=${argv[++i]}`);
-    } else args.push(a);
-  }
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    const parsed = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false });
-    values = parsed.values as Record<string, string | boolean | undefined>;
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    const msg = (e as Error).message;
-    const flag = /'(-[^' ]+)/.exec(msg)?.[1] ?? "";
-    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw unknownFlag(flag);
-    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-      throw new ConfigError(
-        flag,
-        flag,
-        msg.includes("does not take an argument")
-          ? `${flag} takes no value (it is a switch)`
-          : `${flag} needs a value (see --help)`,
-      );
-    }
-    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-      const arg = /'([^']*)'/.exec(msg)?.[1] ?? "";
-      throw new ConfigError(arg, "", `unexpected argument '${arg}': options start with --`);
-    }
-    throw e;
-  }
+  const values = readArgv(argv, OPTIONS);
   if (values.help) return { help: true, text: trainHelp() };
 
   const cli: Record<string, unknown> = {};

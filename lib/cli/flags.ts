@@ -32,6 +32,63 @@ function kindOf(s: any): Kind {
   throw new Error(`flags: unsupported field type '${t}'`);
 }
 
+/** Options of node's `parseArgs`: every flag a string or a switch. */
+export type ArgvOptions = Record<string, { type: "string" | "boolean"; short?: string }>;
+
+/**
+ * `node:util`'s strict `parseArgs` with the commands' error messages: a negative number after
+ * a flag is its value (so range checks report it), an unknown flag names the closest known
+ * one, and a missing or surplus value names the flag. Throws a `ConfigError`.
+ *
+ * @example
+ * ```ts
+ * readArgv(["--epochs", "-3"], { epochs: { type: "string" } }); // { epochs: "-3" }
+ * ```
+ */
+export function readArgv(
+  argv: readonly string[],
+  options: ArgvOptions,
+): Record<string, string | boolean | undefined> {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const o = options[a.startsWith("--") ? a.slice(2) : ""];
+    if (o?.type === "string" && i + 1 < argv.length && /^-[\d.]/.test(argv[i + 1])) {
+      args.push(`${a}=${argv[++i]}`);
+    } else args.push(a);
+  }
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false })
+      .values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    const msg = (e as Error).message;
+    const code = (e as { code?: string }).code;
+    const flag = /'(-[^' ]+)/.exec(msg)?.[1] ?? "";
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      const hint = closest(flag.replace(/^-+/, ""), Object.keys(options));
+      throw new ConfigError(
+        flag,
+        flag,
+        `unknown option '${flag}'${hint ? ` (did you mean --${hint}?)` : ""}; see --help`,
+      );
+    }
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      throw new ConfigError(
+        flag,
+        flag,
+        msg.includes("does not take an argument")
+          ? `${flag} takes no value (it is a switch)`
+          : `${flag} needs a value (see --help)`,
+      );
+    }
+    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+      const arg = /'([^']*)'/.exec(msg)?.[1] ?? "";
+      throw new ConfigError(arg, "", `unexpected argument '${arg}': options start with --`);
+    }
+    throw e;
+  }
+}
+
 /** What `parseFlags` gives: the help text, or the validated values. */
 export type Parsed<T> = { help: true; text: string } | { help: false; values: T };
 
@@ -99,50 +156,11 @@ export function parseFlags<S extends z.ZodObject<any>>(
     flag: kebab(field),
     kind: kindOf(s),
   }));
-  const options = Object.fromEntries([
+  const options: ArgvOptions = Object.fromEntries([
     ...fields.map((f) => [f.flag, { type: f.kind === "boolean" ? "boolean" : "string" } as const]),
     ["help", { type: "boolean", short: "h" } as const],
   ]);
-  // a negative number after a flag is its value, so the schema's range check reports it
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const o = options[a.startsWith("--") ? a.slice(2) : ""];
-    if (o?.type === "string" && i + 1 < argv.length && /^-[\d.]/.test(argv[i + 1])) {
-      args.push(`${a}=${argv[++i]}`);
-    } else args.push(a);
-  }
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args, options, strict: true, allowPositionals: false })
-      .values as Record<string, string | boolean | undefined>;
-  } catch (e) {
-    const msg = (e as Error).message;
-    const code = (e as { code?: string }).code;
-    const flag = /'(-[^' ]+)/.exec(msg)?.[1] ?? "";
-    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      const hint = closest(flag.replace(/^-+/, ""), fields.map((f) => f.flag));
-      throw new ConfigError(
-        flag,
-        flag,
-        `unknown option '${flag}'${hint ? ` (did you mean --${hint}?)` : ""}; see --help`,
-      );
-    }
-    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-      throw new ConfigError(
-        flag,
-        flag,
-        msg.includes("does not take an argument")
-          ? `${flag} takes no value (it is a switch)`
-          : `${flag} needs a value (see --help)`,
-      );
-    }
-    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-      const arg = /'([^']*)'/.exec(msg)?.[1] ?? "";
-      throw new ConfigError(arg, "", `unexpected argument '${arg}': options start with --`);
-    }
-    throw e;
-  }
+  const values = readArgv(argv, options);
   if (values.help) return { help: true, text: flagsHelp(schema, usage, about) };
   const raw: Record<string, unknown> = {};
   for (const { field, flag, kind } of fields) {

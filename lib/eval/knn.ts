@@ -28,6 +28,7 @@ import { noGrad } from "../tensor/tape.ts";
 import { grid, launch, LOOP_BUDGET, Params } from "../tensor/launch.ts";
 import { matmulRaw } from "../tensor/ops/matmul.ts";
 import { l2normalize } from "../tensor/ops/norm.ts";
+import { checkFeatures } from "./splits.ts";
 
 /**
  * Largest k the k-NN top-k supports.
@@ -130,17 +131,6 @@ function intOpt(op: string, what: string, v: number | undefined, min: number): v
   if (v !== undefined && (!Number.isInteger(v) || v < min)) {
     throw new Error(`${op}: ${what} must be an integer >= ${min}, got ${v}`);
   }
-}
-
-function checkFeatures(op: string, what: string, t: unknown): Tensor {
-  if (!(t instanceof Tensor)) throw new Error(`${op}: ${what} must be a Tensor [rows, D]`);
-  if (t.disposed) throw new Error(`${op}: ${what} [${t.shape}] was disposed`);
-  if (t.dtype !== "f32" || t.ndim !== 2) {
-    throw new Error(
-      `${op}: ${what} must be a 2-D f32 tensor [rows, D], got ${t.dtype} [${t.shape}]`,
-    );
-  }
-  return t;
 }
 
 function checkPair(op: string, train: unknown, test: unknown): [Tensor, Tensor] {

@@ -54,7 +54,7 @@ import { l2normalize } from "../tensor/ops/norm.ts";
 import { crossEntropy } from "../tensor/ops/loss.ts";
 import { AdamW, type ParamGroup } from "../optim/adamw.ts";
 import { SGD } from "../optim/sgd.ts";
-import { checkLabels, type Labels, stratifiedSplit } from "./splits.ts";
+import { checkFeatures, checkLabels, type Labels, stratifiedSplit } from "./splits.ts";
 import { argmaxRows, confusionMatrix, perClassAccuracy, topkAccuracy } from "./confusion.ts";
 
 /**
@@ -167,17 +167,6 @@ interface Cfg {
   seed: number;
   normalize: ProbeNormalize;
   onEpoch?: (e: ProbeEpoch) => void | Promise<void>;
-}
-
-function checkFeatures(op: string, what: string, t: unknown): Tensor {
-  if (!(t instanceof Tensor)) throw new Error(`${op}: ${what} must be a Tensor [rows, D]`);
-  if (t.disposed) throw new Error(`${op}: ${what} [${t.shape}] was disposed`);
-  if (t.dtype !== "f32" || t.ndim !== 2) {
-    throw new Error(
-      `${op}: ${what} must be a 2-D f32 tensor [rows, D], got ${t.dtype} [${t.shape}]`,
-    );
-  }
-  return t;
 }
 
 function config(op: string, o: LinearTrainOptions): Cfg {

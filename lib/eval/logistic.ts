@@ -33,7 +33,7 @@
 import { Tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/tape.ts";
 import { indexSelect } from "../tensor/ops/index.ts";
-import { checkLabels, labelFraction, type Labels } from "./splits.ts";
+import { checkFeatures, checkLabels, labelFraction, type Labels } from "./splits.ts";
 import { argmaxRows, confusionMatrix, perClassAccuracy, topkAccuracy } from "./confusion.ts";
 
 /** Solver options of `fitLogistic`. */
@@ -431,17 +431,6 @@ export interface LogisticProbeResult {
   /** Labelled train rows used. */
   trainSize: number;
   model: LogisticModel;
-}
-
-function checkFeatures(op: string, what: string, t: unknown): Tensor {
-  if (!(t instanceof Tensor)) throw new Error(`${op}: ${what} must be a Tensor [rows, D]`);
-  if (t.disposed) throw new Error(`${op}: ${what} [${t.shape}] was disposed`);
-  if (t.dtype !== "f32" || t.ndim !== 2) {
-    throw new Error(
-      `${op}: ${what} must be a 2-D f32 tensor [rows, D], got ${t.dtype} [${t.shape}]`,
-    );
-  }
-  return t;
 }
 
 /** Rows `idx` of a GPU tensor (all rows without `idx`), on the host. */

@@ -7,7 +7,7 @@
  * import { extractFeatures, knnClassify, loadBackbone } from "./lib/eval/mod.ts";
  * ```
  */
-export { checkFits, type LoadedBackbone, loadBackbone, type Network } from "./backbone.ts";
+export { checkFits, loadBackbone, type LoadedBackbone, type Network } from "./backbone.ts";
 export { extractFeatures, type FeatureOptions, rawPixelFeatures } from "./features.ts";
 export {
   KNN_MAX_K,

@@ -1,5 +1,5 @@
 /**
- * Label checks and seeded, stratified index splits for the probes.
+ * Input checks of the read-outs (features, labels) and seeded, stratified index splits for the probes.
  *
  * `stratifiedSplit` holds out a fraction of every class (the linear probe chooses its
  * learning rate on it), like scikit-learn's `train_test_split(..., stratify=y)` but with
@@ -14,6 +14,26 @@
  * give the same split on every machine.
  */
 import { Generator } from "../tensor/rng.ts";
+import { Tensor } from "../tensor/tensor.ts";
+
+/**
+ * Check a read-out's feature matrix: a live 2-D f32 tensor [rows, D]; returns it.
+ *
+ * @example
+ * ```ts
+ * const x = checkFeatures("knnClassify", "trainFeatures", feats);
+ * ```
+ */
+export function checkFeatures(op: string, what: string, t: unknown): Tensor {
+  if (!(t instanceof Tensor)) throw new Error(`${op}: ${what} must be a Tensor [rows, D]`);
+  if (t.disposed) throw new Error(`${op}: ${what} [${t.shape}] was disposed`);
+  if (t.dtype !== "f32" || t.ndim !== 2) {
+    throw new Error(
+      `${op}: ${what} must be a 2-D f32 tensor [rows, D], got ${t.dtype} [${t.shape}]`,
+    );
+  }
+  return t;
+}
 
 /** Class labels: integers in [0, numClasses). */
 export type Labels = Int32Array | ArrayLike<number>;
