@@ -377,9 +377,13 @@ fn write_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
 // The host sizes chunks and groups so that every invocation stays within LOOP_BUDGET
 // in the worst case (lib/tensor/ops/index.ts, topkPlan).
 override K: u32 = 1u;
+// Capacity of the private heaps (K <= HEAP). The host compiles a second copy of this
+// source with HEAP = 256 for k > 64 (lib/tensor/ops/index.ts, `topkSource`): private
+// arrays cost registers and stack, so the common small-k kernels keep the small heap.
+const HEAP: u32 = 64u;
 
-var<private> hkey: array<u32, 64>;
-var<private> hidx: array<u32, 64>;
+var<private> hkey: array<u32, HEAP>;
+var<private> hidx: array<u32, HEAP>;
 
 fn key_of(v: f32) -> u32 {
   let b = bitcast<u32>(v);
@@ -476,14 +480,14 @@ fn topk_partial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
 }
 
 // Two candidate buffers of k pairs: halves [0, 64) and [64, 128).
-var<private> mkey: array<u32, 128>;
-var<private> midx: array<u32, 128>;
+var<private> mkey: array<u32, 2u * HEAP>;
+var<private> midx: array<u32, 2u * HEAP>;
 
 @group(0) @binding(1) var<storage, read> ckey: array<u32>;
 @group(0) @binding(2) var<storage, read> cidx: array<u32>;
 
 // Merge the `count` sorted lists of K pairs starting at list `first` of ckey/cidx;
-// returns the half of mkey/midx (0 or 64) that holds the best K, best first.
+// returns the half of mkey/midx (0 or HEAP) that holds the best K, best first.
 fn merge(first: u32, count: u32) -> u32 {
   for (var j = 0u; j < K; j++) {
     mkey[j] = ckey[first * K + j];
@@ -492,7 +496,7 @@ fn merge(first: u32, count: u32) -> u32 {
   var cur = 0u;
   for (var l = 1u; l < count; l++) {
     let src = (first + l) * K;
-    let nxt = 64u - cur;
+    let nxt = HEAP - cur;
     var a = 0u;
     var b = 0u;
     // the two heads never run out: after o outputs, a + b == o < K

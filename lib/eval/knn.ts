@@ -3,7 +3,7 @@
  *
  * Train and test features are L2-normalised; for each chunk of test rows the cosine
  * similarities to every train row are one matmul ([rows, N], so memory stays bounded
- * whatever M), and an exact top-k of each similarity row (k <= 256, shaders/knn.wgsl)
+ * whatever M), and an exact top-k of each similarity row (k <= 256, the engine's `topk`)
  * keeps the best `max(ks)` neighbours, best first. Every k in `ks` is a prefix of that
  * one list, so all of them cost one pass. Each neighbour votes for its label with weight
  * exp(s / T); the classes are ranked by vote.
@@ -14,20 +14,15 @@
  * vote matrix do). A test row is top-5 correct when its label is among the first
  * min(5, k) ranked classes (DINO's `correct.narrow(1, 0, min(5, k))`).
  *
- * The exact top-k: each (row, chunk of train columns) invocation keeps the best k pairs
- * in a private heap; any member of a row's top k is in its chunk's top k, so merging the
- * per-chunk lists (two-pointer, in groups, repeated until one list per row is left)
- * gives the exact top k. Chunks and merge groups are sized for the worst case (an
- * ascending row, where every element enters the heap) so that no invocation exceeds
- * `LOOP_BUDGET`, llvmpipe's silent loop cap.
+ * The exact top-k is the engine's `topk` (heap per chunk of a row, merged lists; exact for
+ * every input order within llvmpipe's loop cap).
  */
-import code from "../../shaders/knn.wgsl" with { type: "text" };
 import { runtime } from "../gpu/device.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/tape.ts";
-import { grid, launch, LOOP_BUDGET, Params } from "../tensor/launch.ts";
 import { matmulRaw } from "../tensor/ops/matmul.ts";
 import { l2normalize } from "../tensor/ops/norm.ts";
+import { topk, TOPK_MAX } from "../tensor/ops/index.ts";
 import { checkFeatures } from "./splits.ts";
 
 /**
@@ -38,93 +33,15 @@ import { checkFeatures } from "./splits.ts";
  * const ks = [10, 20, 100, 200].filter((k) => k <= KNN_MAX_K);
  * ```
  */
-export const KNN_MAX_K = 256;
+export const KNN_MAX_K = TOPK_MAX;
 
 /** Bytes of one chunk's similarity matrix by default (and at most the binding limit). */
 const SIM_BYTES = 64 << 20;
-/** Small workgroups: each invocation runs a long serial loop. */
-const WG = 16;
-
-/**
- * Worst-case loop iterations of one `knn_scan` invocation over `scan` columns with a
- * heap of `k` (every element enters: one outer iteration plus a sift-down of at most
- * floor(log2 k) + 2; then the reset, the heap sort and the outputs). Exported for tests.
- *
- * @example
- * ```ts
- * scanCost(200, 4096) <= LOOP_BUDGET; // true
- * ```
- */
-export function scanCost(k: number, scan: number): number {
-  const sift = (31 - Math.clz32(k)) + 3; // outer iteration + loop entry + levels + exit
-  return scan * sift + (k + 1) * sift + 2 * (k + 1) + 16;
-}
-
-/**
- * Worst-case loop iterations of one `knn_merge` invocation over `lists` sorted lists of
- * `k` pairs (k + 2 per list, plus the first copy and the outputs). Exported for tests.
- *
- * @example
- * ```ts
- * mergeCost(200, 100) <= LOOP_BUDGET; // true
- * ```
- */
-export function mergeCost(k: number, lists: number): number {
-  return lists * (k + 2) + 2 * (k + 1) + 16;
-}
-
-/** How one chunk's top-k splits its work (see `knnPlan`). */
-export interface KnnPlan {
-  /** Column chunks per similarity row (one scan invocation each). */
-  chunks: number;
-  /** Columns per chunk. */
-  chunk: number;
-  /** Sorted lists one merge invocation combines. */
-  group: number;
-}
-
-/**
- * Split similarity rows of `N` columns for a top-`k` over `rows` rows: chunks of at least
- * max(8k, 512) columns, enough of them for about `target` invocations (256 on a CPU
- * adapter, 16 384 on a GPU), never more columns than fit `LOOP_BUDGET` in the worst case
- * (`scanCost`); `group`: the most lists a merge invocation may combine (`mergeCost`).
- * `scanChunk` and `mergeGroup` force smaller values (tests use them to reach the merge
- * paths); they are clamped to what the budget allows.
- *
- * @example
- * ```ts
- * knnPlan(256, 60000, 200, 256); // { chunks: 11, chunk: 5757, group: 294 }
- * ```
- */
-export function knnPlan(
-  rows: number,
-  N: number,
-  k: number,
-  target: number = runtime().info.kernels === "cpu" ? 256 : 16384,
-  scanChunk?: number,
-  mergeGroup?: number,
-): KnnPlan {
-  const s0 = scanCost(k, 0);
-  const maxChunk = Math.floor((LOOP_BUDGET - s0) / (scanCost(k, 1) - s0));
-  const m0 = mergeCost(k, 0);
-  let group = Math.floor((LOOP_BUDGET - m0) / (mergeCost(k, 1) - m0));
-  if (mergeGroup !== undefined) group = Math.max(2, Math.min(group, Math.floor(mergeGroup)));
-  const minChunk = Math.min(Math.max(8 * k, 512), maxChunk);
-  const want = Math.min(Math.floor(target / rows), Math.floor(N / minChunk));
-  let chunk = want <= 1 ? N : Math.ceil(N / want);
-  chunk = Math.min(chunk, maxChunk);
-  if (scanChunk !== undefined) chunk = Math.max(1, Math.min(chunk, Math.floor(scanChunk)));
-  return { chunks: Math.ceil(N / chunk), chunk, group };
-}
 
 /** Options shared by `knnNeighbors` and `knnClassify`. */
 export interface KnnChunking {
   /** Test rows per similarity chunk (default: a [chunk, N] matrix of about 64 MiB). */
   chunk?: number;
-  /** Tuning and tests: at most this many train columns per scan invocation. */
-  scanChunk?: number;
-  /** Tuning and tests: at most this many lists per merge invocation (>= 2). */
-  mergeGroup?: number;
 }
 
 function intOpt(op: string, what: string, v: number | undefined, min: number): void {
@@ -152,51 +69,6 @@ function checkK(op: string, k: number, N: number, what = "k"): void {
     throw new Error(`${op}: ${what} = ${k} exceeds the supported maximum ${KNN_MAX_K}`);
   }
   if (k > N) throw new Error(`${op}: ${what} = ${k} exceeds the ${N} train rows (trainFeatures)`);
-}
-
-/** f32 similarity from an order-preserving key (inverse of the shader's key_of). */
-function decode(keys: Uint32Array): Float32Array {
-  const bits = new Uint32Array(keys.length);
-  for (let i = 0; i < keys.length; i++) {
-    const v = keys[i];
-    bits[i] = v & 0x80000000 ? v & 0x7fffffff : ~v >>> 0;
-  }
-  return new Float32Array(bits.buffer);
-}
-
-/** Exact top-`K` of each row of `sim` [R, N]: keys and indices [R, K], best first. */
-function topkRows(sim: Tensor, K: number, o: KnnChunking): { keys: Tensor; idx: Tensor } {
-  const [R, N] = sim.shape;
-  const { chunks, chunk, group } = knnPlan(R, N, K, undefined, o.scanChunk, o.mergeGroup);
-  const constants = { WG, K };
-  let n = R * chunks;
-  let keys = Tensor.empty([n * K], "i32", "knn");
-  let idx = Tensor.empty([n * K], "i32", "knn");
-  launch("knn", code, "knn_scan", {
-    buffers: [sim, keys, idx],
-    workgroups: grid(n, WG),
-    params: new Params().u32(n, R, N, chunks, chunk, 0, 0, 0),
-    constants,
-  });
-  let lists = chunks;
-  while (lists > 1) {
-    const groups = Math.ceil(lists / group);
-    n = R * groups;
-    const k2 = Tensor.empty([n * K], "i32", "knn");
-    const i2 = Tensor.empty([n * K], "i32", "knn");
-    launch("knn", code, "knn_merge", {
-      buffers: [keys, idx, k2, i2],
-      workgroups: grid(n, WG),
-      params: new Params().u32(n, R, N, lists, group, groups, 0, 0),
-      constants,
-    });
-    keys.dispose();
-    idx.dispose();
-    keys = k2;
-    idx = i2;
-    lists = groups;
-  }
-  return { keys, idx };
 }
 
 /** Test rows per chunk: the caller's, or a similarity matrix of about SIM_BYTES. */
@@ -228,20 +100,15 @@ async function* neighbourChunks(
       const q = e - s === M ? te : noGrad(() => te.slice(0, s, e));
       const sim = matmulRaw(q, tr, false, true);
       if (q !== te) q.dispose();
-      const { keys, idx } = topkRows(sim, K, o);
+      const { values, indices } = topk(sim, K);
       sim.dispose();
       try {
-        const k = await keys.toArray();
-        const ix = await idx.toArray() as Int32Array;
-        yield {
-          start: s,
-          rows: e - s,
-          sims: decode(new Uint32Array(k.buffer, k.byteOffset, k.length)),
-          idx: ix,
-        };
+        const sims = await values.toArray() as Float32Array;
+        const idx = await indices.toArray() as Int32Array;
+        yield { start: s, rows: e - s, sims, idx };
       } finally {
-        keys.dispose();
-        idx.dispose();
+        values.dispose();
+        indices.dispose();
       }
     }
   } finally {
@@ -282,8 +149,6 @@ export async function knnNeighbors(
 
 function checkChunking(op: string, o: KnnChunking): void {
   intOpt(op, "chunk", o.chunk, 1);
-  intOpt(op, "scanChunk", o.scanChunk, 1);
-  intOpt(op, "mergeGroup", o.mergeGroup, 2);
 }
 
 /** Arguments of `knnClassify`. */

@@ -128,7 +128,7 @@ Deno.test("config: bad values name the source and the field", async () => {
     [["--epochs", "1", "--warmup-epochs", "2"], ["--warmup-epochs", "<= epochs = 1", "--epochs"]],
     [["--epochs", "1", "--warmup-teacher-temp-epochs", "3"], ["warmupTeacherTempEpochs"]],
     [["--memory-size", "4"], ["heads.k", "<= memorySize"]],
-    [["--heads", "k=100"], ["--heads", "'heads.k'", "<= 64"]],
+    [["--heads", "k=300"], ["--heads", "'heads.k'", "<= 256"]],
     [["--heads", "normLastLayer=yes"], ["--heads", "true or false"]],
     [["--epoch", "3"], ["'--epoch'", "did you mean --epochs?"]],
     [["--batch_size", "8"], ["'--batch_size'", "did you mean --batch-size?"]],

@@ -313,8 +313,8 @@ Deno.test({
   fn: async () => {
     assertThrows(() => new LocalGroupMemory(4, 8), "k = 8 exceeds the memory size 4");
     assertThrows(
-      () => new LocalGroupMemory(100, 8, { k: 65 }),
-      "k = 65 exceeds the supported maximum 64",
+      () => new LocalGroupMemory(300, 8, { k: 257 }),
+      "k = 257 exceeds the supported maximum 256",
     );
     const mem = new LocalGroupMemory(16, 4, { seed: 1, k: 2 });
     const q = tensor(new Float32Array(12), [3, 4]);

@@ -430,6 +430,9 @@ Deno.test({
       [[3, 65536], 64, false], // chunked
       [[2, 65536], 64, true], // chunked, ties across chunks
       [[1, 8192], 5, true],
+      [[9, 300], 65, false], // the 256-entry heaps from here on
+      [[5, 20000], 200, true], // chunked, ties across chunks
+      [[3, 256], 256, false],
     ];
     // both chunking policies: the CPU one (256 invocations), the GPU one (16 384)
     const prev = useKernels("cpu");
@@ -459,7 +462,7 @@ Deno.test({
     assertEquals(topkChunks(256, 4096, 64, 256).chunks, 1, "k-NN rows fit one invocation");
     assertEquals(topkChunks(7, 100, 64, 16384).chunks, 1, "short rows are never chunked");
     // every plan fits the loop budget in the worst case, whatever the row length
-    for (let k = 1; k <= 64; k++) {
+    for (const k of [...Array.from({ length: 64 }, (_, i) => i + 1), 65, 100, 200, 255, 256]) {
       for (const [rows, L] of [[1, 1e7], [256, 4096], [4096, 65536], [1, 100]]) {
         for (const target of [256, 16384]) {
           const { chunk, group } = topkChunks(rows, Math.max(L, k), k, target);
@@ -494,6 +497,8 @@ Deno.test({
       [2, 100000, 64, "ascending"],
       [2, 100000, 64, "random"],
       [2, 100000, 64, "descending"],
+      [300, 10000, 256, "ascending"], // the largest k: chunks of a row merged
+      [2, 100000, 200, "ascending"],
     ];
     for (const [rows, L, k, order] of cases) {
       const data = new Float32Array(rows * L);
@@ -574,8 +579,8 @@ Deno.test({
     assertThrows(() => topk(x, 8), "topk: k = 8 exceeds the last dimension 7 of input [3,7]");
     assertThrows(() => topk(x, 0), "topk: k must be a positive integer, got 0");
     assertThrows(() => topk(x, 2.5), "topk: k must be a positive integer, got 2.5");
-    const big = tensor(new Float32Array(100), [100]);
-    assertThrows(() => topk(big, 65), "topk: k = 65 exceeds the supported maximum 64");
+    const big = tensor(new Float32Array(300), [300]);
+    assertThrows(() => topk(big, 257), "topk: k = 257 exceeds the supported maximum 256");
     const i = tensor(new Int32Array(4), [4], { dtype: "i32" });
     assertThrows(() => topk(i, 1), "topk: input must be f32, got i32 tensor [4]");
     assertThrows(() => topk(tensor(1), 1), "topk: input must have at least 1 dimension");

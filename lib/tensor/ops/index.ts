@@ -394,14 +394,31 @@ export function writeRowsAt_(target: Tensor, indices: Indices, src: Tensor): Ten
   return target;
 }
 
-/** Largest k supported by `topk`'s private insertion buffer. */
-export const TOPK_MAX = 64;
+/**
+ * Largest k `topk` supports (its private heaps; k > 64 uses a second compile of the shader
+ * with 256-entry heaps).
+ *
+ * @example
+ * ```ts
+ * const ks = [10, 20, 100, 200].filter((k) => k <= TOPK_MAX);
+ * ```
+ */
+export const TOPK_MAX = 256;
+
+const SMALL_HEAP = "const HEAP: u32 = 64u;";
+/** The index shader with heaps big enough for `k` (one source per heap size). */
+function topkSource(k: number): string {
+  if (k <= 64) return code;
+  if (!code.includes(SMALL_HEAP)) throw new Error(`shaders/index.wgsl: no '${SMALL_HEAP}' line`);
+  return large ??= code.replace(SMALL_HEAP, "const HEAP: u32 = 256u;");
+}
+let large: string | undefined;
 
 /**
  * The `k` largest entries along the last axis, largest first: `values` (f32) and
  * `indices` (i32), both of shape [..., k]. Ties go to the lower index; NaN ranks above
  * +inf and -0 equals +0 (as PyTorch). No gradient (values is a plain tensor; gather
- * with the indices to differentiate). k <= 64.
+ * with the indices to differentiate). k <= 256 (`TOPK_MAX`).
  *
  * Strategy: each invocation scans its elements in index order keeping the best k
  * (key, index) pairs in a binary heap; with many rows one invocation per row, with few
@@ -432,9 +449,10 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } 
   const values = Tensor.empty(outShape, "f32", "topk");
   const indices = Tensor.empty(outShape, "i32", "topk");
   const { chunks, chunk, group } = topkChunks(rows, L, k);
+  const src = topkSource(k);
   const constants = { WG: TOPK_WG, K: k };
   if (chunks === 1) {
-    launch("index", code, "topk_rows", {
+    launch("index", src, "topk_rows", {
       buffers: [x, values, indices],
       workgroups: grid(rows, TOPK_WG),
       params: params(rows, rows, L, 1),
@@ -445,7 +463,7 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } 
   let n = rows * chunks;
   let keys = Tensor.empty([n * k], "i32", "topk");
   let idx = Tensor.empty([n * k], "i32", "topk");
-  launch("index", code, "topk_partial", {
+  launch("index", src, "topk_partial", {
     buffers: [x, keys, idx],
     workgroups: grid(n, TOPK_WG),
     params: params(n, rows, L, chunks, chunk),
@@ -458,7 +476,7 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } 
     n = rows * groups;
     const k2 = Tensor.empty([n * k], "i32", "topk");
     const i2 = Tensor.empty([n * k], "i32", "topk");
-    launch("index", code, "topk_merge_lists", {
+    launch("index", src, "topk_merge_lists", {
       buffers: [keys, idx, k2, i2],
       workgroups: grid(n, TOPK_WG),
       params: params(n, rows, L, lists, group, groups),
@@ -470,7 +488,7 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } 
     idx = i2;
     lists = groups;
   }
-  launch("index", code, "topk_merge", {
+  launch("index", src, "topk_merge", {
     buffers: [keys, idx, x, values, indices],
     workgroups: grid(rows, TOPK_WG),
     params: params(rows, rows, L, lists),
