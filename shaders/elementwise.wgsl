@@ -10,6 +10,9 @@
 // Bounds: one invocation per output element, i < p.n; the 1-D index is spread over a
 // 2-D grid (gid.x + gid.y * num_workgroups.x * WG) to stay under 65 535 groups.
 // OP (override) selects the function; the compiler folds the switch.
+// *4 entries (binary4, unary4, unary_backward4, residual4): the same ops on vec4s, one
+// invocation per 4 elements, i < p.n / 4, for n % 4 == 0 and (modes 2-5) inner % 4 == 0;
+// llvmpipe pays per load/store instruction, so a vec4 costs little more than a float.
 
 override WG: u32 = 256u;
 override OP: u32 = 0u;
@@ -233,4 +236,76 @@ fn residual(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
   ro[i] = rx[i] + rs[i / p.inner] * ry[i];
+}
+
+// ---- vec4 forms (see the header): bindings as their scalar forms, viewed as vec4
+@group(0) @binding(1) var<storage, read> a4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> out4: array<vec4f>;
+
+fn binop4(x: vec4f, y: vec4f) -> vec4f {
+  switch OP {
+    case 0u: { return x + y; }
+    case 1u: { return x - y; }
+    case 2u: { return x * y; }
+    case 3u: { return x / y; }
+    case 4u: { return max(x, y); }
+    default: { return min(x, y); }
+  }
+}
+
+// a vec4 of a per-sample operand: element 4i's block index, all four share it (inner % 4 == 0)
+fn lead4(v: vec4f, i: u32) -> f32 {
+  return v[(4u * i / p.inner) % 4u];
+}
+
+@compute @workgroup_size(WG)
+fn binary4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n / 4u) { return; }
+  switch MODE {
+    case 2u: { out4[i] = binop4(a4[i], b4[i % (p.inner / 4u)]); }
+    case 3u: { out4[i] = binop4(a4[i % (p.inner / 4u)], b4[i]); }
+    case 4u: { out4[i] = binop4(a4[i], vec4f(lead4(b4[4u * i / p.inner / 4u], i))); }
+    case 5u: { out4[i] = binop4(vec4f(lead4(a4[4u * i / p.inner / 4u], i)), b4[i]); }
+    default: { out4[i] = binop4(a4[i], b4[i]); }
+  }
+}
+
+@group(0) @binding(1) var<storage, read> ux4: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> uy4: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn unary4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n / 4u) { return; }
+  let x = ux4[i];
+  uy4[i] = vec4f(unop(x.x), unop(x.y), unop(x.z), unop(x.w));
+}
+
+@group(0) @binding(1) var<storage, read> bg4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> bx4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> by4: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> bdx4: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn unary_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n / 4u) { return; }
+  let x = bx4[i];
+  let y = by4[i];
+  let d = vec4f(dunop(x.x, y.x), dunop(x.y, y.y), dunop(x.z, y.z), dunop(x.w, y.w));
+  bdx4[i] = bg4[i] * d;
+}
+
+@group(0) @binding(1) var<storage, read> rx4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> ry4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> rs4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ro4: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn residual4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n / 4u) { return; }
+  ro4[i] = rx4[i] + rs4[4u * i / p.inner] * ry4[i];
 }

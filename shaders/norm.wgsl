@@ -18,6 +18,18 @@
 // ln_param_backward: one invocation per (row chunk k, column c), t = k * L + c < nChunks * L;
 // it sums rows [k * chunk, min((k + 1) * chunk, rows)) into partials [nChunks, L], which
 // the host sums over chunks (one chunk when rows are few). No atomics.
+// ln4_* / ln4r_* (software adapters, L % 4 == 0, L <= 4 * WB_SLOTS / 2): one invocation per
+// row as *_row_*, the row read as vec4 (llvmpipe pays per load instruction, not per float),
+// weight and bias read from a uniform block wb (weight in vec4 slots [0, L/4), bias in
+// [WB_SLOTS/2, WB_SLOTS/2 + L/4)), statistics in one array st (mean at [r], rstd at
+// [rows + r]). ln4r_* (L <= 4 * ROW_SLOTS) read the row once into a private array (L4C =
+// L/4, a pipeline constant, bounds its loops) and make their passes over that copy; ln4_*
+// (longer rows) stream it: ln4_forward takes mean and variance in one pass (Welford's
+// update in each vec4 lane, the four lanes merged with Chan et al.'s formula) and a second
+// pass writes y; ln4_backward is ln_row_backward on vec4s. ln4_param is ln_param_backward
+// with one invocation per (row chunk k, column quad c), t = k * L/4 + c, weight and bias
+// partials interleaved by chunk ([nChunks, 2, L]) so one reduction sums both;
+// ln4r_backward_param makes dx and those partials in one pass over g and x.
 // HAS_W / HAS_B (overrides): whether weight / bias exist (an absent one is bound to a
 // placeholder and never read).
 
@@ -315,4 +327,223 @@ fn l2_wg_backward(
   for (var c = lid; c < p.L; c += WG) {
     qdx[base + c] = l2_dx(base + c, n, tot);
   }
+}
+
+// ---- vec4 LayerNorm (see the header). Bindings (forward): x (read), wb (uniform), y, st.
+const WB_SLOTS = 256u;
+const B_SLOT = 128u; // first bias slot in wb
+
+@group(0) @binding(1) var<storage, read> fx: array<vec4f>;
+@group(0) @binding(2) var<uniform> fwb: array<vec4f, WB_SLOTS>;
+@group(0) @binding(3) var<storage, read_write> fy: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> fst: array<f32>;
+
+@compute @workgroup_size(WG)
+fn ln4_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = row_index(gid, nwg);
+  if (r >= p.rows) { return; }
+  let L4 = p.L / 4u;
+  let base = r * L4;
+  // Welford in each of the four lanes (lane j sees elements 4i + j)
+  var mean = vec4f(0.0);
+  var m2 = vec4f(0.0);
+  for (var i = 0u; i < L4; i++) {
+    let v = fx[base + i];
+    let d = v - mean;
+    mean += d * (1.0 / f32(i + 1u));
+    m2 += d * (v - mean);
+  }
+  // merge the lanes (equal counts L/4): M2 = sum m2_j + (L/4) sum (mean_j - mu)^2
+  let mu = (mean.x + mean.y + mean.z + mean.w) * 0.25;
+  let dm = mean - vec4f(mu);
+  let s2 = m2.x + m2.y + m2.z + m2.w + f32(L4) * dot(dm, dm);
+  let rs = inverseSqrt(s2 / f32(p.L) + p.eps);
+  for (var i = 0u; i < L4; i++) {
+    var v = (fx[base + i] - vec4f(mu)) * rs;
+    if (HAS_W == 1u) { v = v * fwb[i]; }
+    if (HAS_B == 1u) { v = v + fwb[B_SLOT + i]; }
+    fy[base + i] = v;
+  }
+  fst[r] = mu;
+  fst[p.rows + r] = rs;
+}
+
+// ---- vec4 LayerNorm backward, dx. Bindings: g, x (read), wb (uniform), st (read), dx (write).
+@group(0) @binding(1) var<storage, read> dg: array<vec4f>;
+@group(0) @binding(2) var<storage, read> dxin: array<vec4f>;
+@group(0) @binding(3) var<uniform> dwb: array<vec4f, WB_SLOTS>;
+@group(0) @binding(4) var<storage, read> dstat: array<f32>;
+@group(0) @binding(5) var<storage, read_write> ddx: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn ln4_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = row_index(gid, nwg);
+  if (r >= p.rows) { return; }
+  let L4 = p.L / 4u;
+  let base = r * L4;
+  let mu = vec4f(dstat[r]);
+  let rs = dstat[p.rows + r];
+  var s1 = vec4f(0.0);
+  var s2 = vec4f(0.0);
+  for (var i = 0u; i < L4; i++) {
+    var gy = dg[base + i];
+    if (HAS_W == 1u) { gy = gy * dwb[i]; }
+    s1 += gy;
+    s2 += gy * (dxin[base + i] - mu) * rs;
+  }
+  let inv = 1.0 / f32(p.L);
+  let a = (s1.x + s1.y + s1.z + s1.w) * inv;
+  let b = (s2.x + s2.y + s2.z + s2.w) * inv;
+  for (var i = 0u; i < L4; i++) {
+    var gy = dg[base + i];
+    if (HAS_W == 1u) { gy = gy * dwb[i]; }
+    let xh = (dxin[base + i] - mu) * rs;
+    ddx[base + i] = rs * (gy - vec4f(a) - xh * b);
+  }
+}
+
+// ---- vec4 LayerNorm on a private copy of the row (L <= 4 * ROW_SLOTS). Bindings as ln4_*.
+const ROW_SLOTS = 64u;
+override L4C: u32 = 1u; // L / 4
+
+@compute @workgroup_size(WG)
+fn ln4r_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = row_index(gid, nwg);
+  if (r >= p.rows) { return; }
+  let base = r * L4C;
+  var row: array<vec4f, ROW_SLOTS>;
+  var s = vec4f(0.0);
+  for (var i = 0u; i < L4C; i++) {
+    let v = fx[base + i];
+    row[i] = v;
+    s += v;
+  }
+  let mu = (s.x + s.y + s.z + s.w) / f32(p.L);
+  var s2 = vec4f(0.0);
+  for (var i = 0u; i < L4C; i++) {
+    let d = row[i] - vec4f(mu);
+    s2 += d * d;
+  }
+  let rs = inverseSqrt((s2.x + s2.y + s2.z + s2.w) / f32(p.L) + p.eps);
+  for (var i = 0u; i < L4C; i++) {
+    var v = (row[i] - vec4f(mu)) * rs;
+    if (HAS_W == 1u) { v = v * fwb[i]; }
+    if (HAS_B == 1u) { v = v + fwb[B_SLOT + i]; }
+    fy[base + i] = v;
+  }
+  fst[r] = mu;
+  fst[p.rows + r] = rs;
+}
+
+@compute @workgroup_size(WG)
+fn ln4r_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = row_index(gid, nwg);
+  if (r >= p.rows) { return; }
+  let base = r * L4C;
+  let mu = vec4f(dstat[r]);
+  let rs = dstat[p.rows + r];
+  var gys: array<vec4f, ROW_SLOTS>;
+  var xhs: array<vec4f, ROW_SLOTS>;
+  var s1 = vec4f(0.0);
+  var s2 = vec4f(0.0);
+  for (var i = 0u; i < L4C; i++) {
+    var gy = dg[base + i];
+    if (HAS_W == 1u) { gy = gy * dwb[i]; }
+    let xh = (dxin[base + i] - mu) * rs;
+    gys[i] = gy;
+    xhs[i] = xh;
+    s1 += gy;
+    s2 += gy * xh;
+  }
+  let inv = 1.0 / f32(p.L);
+  let a = (s1.x + s1.y + s1.z + s1.w) * inv;
+  let b = (s2.x + s2.y + s2.z + s2.w) * inv;
+  for (var i = 0u; i < L4C; i++) {
+    ddx[base + i] = rs * (gys[i] - vec4f(a) - xhs[i] * b);
+  }
+}
+
+// ln4r_backward_param: ln4r_backward over p.chunk consecutive rows per invocation t, also
+// summing the weight and bias gradients of those rows (layout as ln4_param, one chunk per
+// invocation), so the gradient pass reads g and x once. Bindings: as ln4r_backward, then
+// the partials [nChunks, 2, L] (write).
+@group(0) @binding(6) var<storage, read_write> dpart: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn ln4r_backward_param(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let t = row_index(gid, nwg);
+  let r0 = t * p.chunk;
+  if (r0 >= p.rows) { return; }
+  let r1 = min(r0 + p.chunk, p.rows);
+  var gs: array<vec4f, ROW_SLOTS>;
+  var xhs: array<vec4f, ROW_SLOTS>;
+  var dw: array<vec4f, ROW_SLOTS>;
+  var db: array<vec4f, ROW_SLOTS>;
+  for (var i = 0u; i < L4C; i++) {
+    dw[i] = vec4f(0.0);
+    db[i] = vec4f(0.0);
+  }
+  let inv = 1.0 / f32(p.L);
+  for (var r = r0; r < r1; r++) {
+    let base = r * L4C;
+    let mu = vec4f(dstat[r]);
+    let rs = dstat[p.rows + r];
+    var s1 = vec4f(0.0);
+    var s2 = vec4f(0.0);
+    for (var i = 0u; i < L4C; i++) {
+      let g = dg[base + i];
+      let xh = (dxin[base + i] - mu) * rs;
+      gs[i] = g;
+      xhs[i] = xh;
+      dw[i] += g * xh;
+      db[i] += g;
+      var gy = g;
+      if (HAS_W == 1u) { gy = gy * dwb[i]; }
+      s1 += gy;
+      s2 += gy * xh;
+    }
+    let a = (s1.x + s1.y + s1.z + s1.w) * inv;
+    let b = (s2.x + s2.y + s2.z + s2.w) * inv;
+    for (var i = 0u; i < L4C; i++) {
+      var gy = gs[i];
+      if (HAS_W == 1u) { gy = gy * dwb[i]; }
+      ddx[base + i] = rs * (gy - vec4f(a) - xhs[i] * b);
+    }
+  }
+  for (var i = 0u; i < L4C; i++) {
+    dpart[2u * t * L4C + i] = dw[i];
+    dpart[(2u * t + 1u) * L4C + i] = db[i];
+  }
+}
+
+// ---- vec4 LayerNorm backward, weight and bias partials [nChunks, 2, L] (p.chunk rows each):
+// chunk k's weight partial in row 2k, its bias partial in row 2k + 1.
+// Bindings: g, x, st (read), partials (write).
+@group(0) @binding(1) var<storage, read> qg4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> qx4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> qst: array<f32>;
+@group(0) @binding(4) var<storage, read_write> qpart: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn ln4_param(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = row_index(gid, nwg);
+  let L4 = p.L / 4u;
+  let nChunks = (p.rows + p.chunk - 1u) / p.chunk;
+  if (t >= nChunks * L4) { return; }
+  let c = t % L4;
+  let k = t / L4;
+  let r1 = min((k + 1u) * p.chunk, p.rows);
+  var dw = vec4f(0.0);
+  var db = vec4f(0.0);
+  for (var r = k * p.chunk; r < r1; r++) {
+    let i = r * L4 + c;
+    let gv = qg4[i];
+    dw += gv * (qx4[i] - vec4f(qst[r])) * qst[p.rows + r];
+    db += gv;
+  }
+  qpart[2u * k * L4 + c] = dw;
+  qpart[(2u * k + 1u) * L4 + c] = db;
 }

@@ -1,8 +1,12 @@
-/** `MLP`: fc1 -> exact GELU -> fc2 (timm's `Mlp`, names `fc1`, `fc2`). */
+/**
+ * `MLP`: fc1 -> exact GELU -> fc2 (timm's `Mlp`, names `fc1`, `fc2`). The three steps run as
+ * one fused op (`mlp` in lib/tensor/ops/matmul.ts) on a software adapter.
+ */
 import { Module } from "./module.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { Linear } from "./linear.ts";
 import type { Generator } from "../tensor/rng.ts";
+import { mlp } from "../tensor/ops/matmul.ts";
 
 export class MLP extends Module {
   readonly fc1: Linear;
@@ -21,6 +25,16 @@ export class MLP extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.fc2.forward(this.fc1.forward(x).gelu());
+    const I = this.fc1.inFeatures;
+    if (x.shape[x.ndim - 1] !== I) {
+      throw new Error(
+        `MLP(${I} -> ${this.fc2.outFeatures}): input [${x.shape}] has ${
+          x.shape[x.ndim - 1]
+        } features`,
+      );
+    }
+    const x2 = x.ndim === 2 ? x : x.reshape(-1, I);
+    const y = mlp(x2, this.fc1.weight, this.fc1.bias, this.fc2.weight, this.fc2.bias);
+    return x.ndim === 2 ? y : y.reshape([...x.shape.slice(0, -1), this.fc2.outFeatures]);
   }
 }

@@ -46,6 +46,12 @@ const SHAPES: [number[], number[]][] = [
   [[1], [7, 13]],
   [[13, 50], [13, 1]],
   [[13, 1, 1], [13, 7, 5]],
+  // the vec4 kernels (sizes and broadcast blocks a multiple of 4), one per mode
+  [[12, 8], [12, 8]],
+  [[6, 20], [20]],
+  [[20], [6, 20]],
+  [[3, 4, 8], [3, 1, 1]],
+  [[6, 1], [6, 20]],
 ];
 
 const binops: [string, (x: number, y: number) => number, (a: Tensor, b: Tensor) => Tensor][] = [
@@ -189,7 +195,7 @@ Deno.test({
   name: "elementwise: residual with a per-sample scale (stochastic depth) forward/backward",
   ...gpuTest,
   fn: async () => {
-    for (const shape of [[1, 1], [7, 13], [5, 3, 50]]) {
+    for (const shape of [[1, 1], [7, 13], [5, 3, 50], [3, 4, 8]]) {
       const B = shape[0];
       const inner = shape.slice(1).reduce((a, b) => a * b, 1);
       const s = Float64Array.from({ length: B }, (_, i) => (i % 3 === 0 ? 0 : 1 / 0.9));

@@ -1,7 +1,8 @@
 import { assertClose, assertThrows, checkOp, gpuTest, randArray, setup } from "../helpers.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
 import { useKernels } from "../../lib/gpu/device.ts";
-import { linear, matmul } from "../../lib/tensor/ops/matmul.ts";
+import { linear, matmul, mlp } from "../../lib/tensor/ops/matmul.ts";
+import { gelu as refGelu, linear as refLinear } from "../nn/reference.ts";
 
 await setup();
 
@@ -191,24 +192,109 @@ Deno.test({
   name: "matmul: linear (x W^T + b, bias fused in the epilogue) forward/backward",
   ...gpuTest,
   fn: async () => {
-    // small products take the plain path; 70x64x60 takes the packed one with the fused bias
-    for (const [R, O, I] of [[7, 5, 3], [70, 64, 60], [130, 65, 257]]) {
-      await checkOp(`linear ${R}x${I} -> ${O}`, {
-        inputs: [{ shape: [R, I] }, { shape: [O, I] }, { shape: [O] }],
-        gpu: (x, w, b) => linear(x, w, b),
-        ref: (x, w, b) => {
-          const y = refMatmul(x, w, 1, R, O, I, false, true, false, false);
-          return y.map((v, i) => v + b[i % O]);
-        },
-        fwd: { atol: 1e-5, rtol: 1e-5 },
-        bwd: { atol: 1e-3, rtol: 1e-3 },
-        eps: 1e-3,
-        maxGradChecks: 60,
-      });
+    // with the software adapter's kernels, small products take the plain path; the others the
+    // windowed one, with the bias fused in the forward's epilogue and its gradient in dW's
+    // product: 70x64x60 and 130x65x257 pack dW's operands (K = R is not a multiple of 4; 257
+    // columns are five column blocks); 3300x24 -> 20 reads them in place over several k
+    // dispatches that accumulate
+    const prev = useKernels("cpu");
+    try {
+      for (const [R, O, I] of [[7, 5, 3], [70, 64, 60], [130, 65, 257], [3300, 20, 24]]) {
+        await checkOp(`linear ${R}x${I} -> ${O}`, {
+          inputs: [{ shape: [R, I] }, { shape: [O, I] }, { shape: [O] }],
+          gpu: (x, w, b) => linear(x, w, b),
+          ref: (x, w, b) => {
+            const y = refMatmul(x, w, 1, R, O, I, false, true, false, false);
+            return y.map((v, i) => v + b[i % O]);
+          },
+          fwd: { atol: 1e-5, rtol: 1e-5 },
+          // the bias gradient of 3300 rows sums 3300 terms
+          bwd: { atol: R > 1000 ? 3e-3 : 1e-3, rtol: 1e-3 },
+          eps: 1e-3,
+          maxGradChecks: R > 1000 ? 20 : 60,
+        });
+      }
+    } finally {
+      useKernels(prev);
     }
     assertThrows(
       () => linear(tensor(new Float32Array(6), [2, 3]), tensor(new Float32Array(8), [2, 4])),
       "linear: input [2,3] and weight [2,4] do not match",
     );
+  },
+});
+
+Deno.test({
+  name: "matmul: mlp (fc1, exact GELU, fc2; fused on the windowed path) forward/backward",
+  ...gpuTest,
+  fn: async () => {
+    // [R, I, H, O] with the software adapter's kernels: 77x52x68x52 takes the windowed path
+    // with every epilogue vectorised; 77x52x67x53 with scalar stores and K = 67 (fc2's
+    // products pack their operands); 7x5x9x3 is unfused. The GPU kernel choice is unfused.
+    const prev = useKernels("cpu");
+    try {
+      for (const kernels of ["cpu", "gpu"] as const) {
+        useKernels(kernels);
+        for (const [R, I, H, O] of [[77, 52, 68, 52], [77, 52, 67, 53], [7, 5, 9, 3]]) {
+          for (const bias of [true, false]) {
+            await checkOp(
+              `mlp ${R}x${I} -> ${H} -> ${O}${bias ? "" : " (no biases)"} (${kernels})`,
+              {
+                inputs: [
+                  { shape: [R, I] },
+                  { shape: [H, I] },
+                  { shape: [H], grad: bias },
+                  { shape: [O, H] },
+                  { shape: [O], grad: bias },
+                ],
+                gpu: (x, w1, b1, w2, b2) => mlp(x, w1, bias ? b1 : null, w2, bias ? b2 : null),
+                ref: (x, w1, b1, w2, b2) => {
+                  const h = refGelu(refLinear(x, R, I, w1, bias ? b1 : null, H));
+                  return refLinear(h, R, H, w2, bias ? b2 : null, O);
+                },
+                fwd: { atol: 1e-5, rtol: 1e-5 },
+                bwd: { atol: 1e-3, rtol: 1e-3 },
+                eps: 1e-3,
+                maxGradChecks: 16,
+              },
+            );
+          }
+        }
+      }
+      useKernels("cpu");
+      // K = 4100 for fc1 and for the product that applies gelu': several k dispatches each, so
+      // the GELU (and gelu') must wait for the last one; values in [-0.2, 0.2) keep the
+      // pre-activations O(1)
+      {
+        const [R, I, H, O] = [16, 4100, 64, 4100];
+        const small = (n: number, seed: number) => randArray(n, seed, -0.2, 0.2);
+        await checkOp(`mlp ${R}x${I} -> ${H} -> ${O} (long K)`, {
+          inputs: [
+            { shape: [R, I], data: small(R * I, 1) },
+            { shape: [H, I], data: small(H * I, 2) },
+            { shape: [H], data: small(H, 3) },
+            { shape: [O, H], data: small(O * H, 4) },
+            { shape: [O], data: small(O, 5) },
+          ],
+          gpu: (x, w1, b1, w2, b2) => mlp(x, w1, b1, w2, b2),
+          ref: (x, w1, b1, w2, b2) =>
+            refLinear(refGelu(refLinear(x, R, I, w1, b1, H)), R, H, w2, b2, O),
+          fwd: { atol: 1e-4, rtol: 1e-4 },
+          bwd: { atol: 1e-3, rtol: 1e-3 },
+          eps: 1e-3,
+          maxGradChecks: 6,
+        });
+      }
+    } finally {
+      useKernels(prev);
+    }
+    const t = (...shape: number[]) =>
+      tensor(new Float32Array(shape.reduce((a, b) => a * b)), shape);
+    assertThrows(
+      () => mlp(t(4, 3), t(5, 2), null, t(2, 5), null),
+      "mlp: input [4,3] and fc1 weight",
+    );
+    assertThrows(() => mlp(t(4, 3), t(5, 3), null, t(2, 4), null), "fc2 weight [2,4]");
+    assertThrows(() => mlp(t(4, 3), t(5, 3), t(4), t(2, 5), null), "fc1 bias [4]");
   },
 });

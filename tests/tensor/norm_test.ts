@@ -108,6 +108,50 @@ Deno.test({
 });
 
 Deno.test({
+  name: "norm: layerNorm vec4 kernels (rows a multiple of 4 long), an offset mean, many rows",
+  ...gpuTest,
+  fn: async () => {
+    // the software-adapter kernels take rows of 4k <= 512 floats (a private copy of the row
+    // up to 256, streamed past); [70000, 4] would pass llvmpipe's loop cap in the
+    // weight/bias gradient without its row chunks, and data around 100 with spread 1 breaks
+    // a one-pass sum of squares in float32 (not Welford's update)
+    const prev = useKernels("cpu");
+    try {
+      const cases: [number[], number, number][] = [
+        [[5, 4], 0, 1e-5],
+        [[3, 7, 12], 0, 1e-5],
+        [[3, 256], 0, 1e-5],
+        [[2, 260], 0, 1e-5],
+        [[3, 512], 0, 1e-5],
+        [[2100, 8], 0, 1e-5],
+        [[70000, 4], 0, 1e-5],
+        [[9, 64], 100, 1e-4],
+        [[9, 300], 100, 1e-4],
+      ];
+      for (const [shape, offset, atol] of cases) {
+        const L = shape[shape.length - 1];
+        const n = shape.reduce((a, b) => a * b);
+        const data = randArray(n, 11, offset - 1, offset + 1);
+        await checkOp(`layerNorm [${shape}] around ${offset}`, {
+          inputs: [{ shape, data }, { shape: [L], data: randArray(L, 5, 0.5, 1.5) }, {
+            shape: [L],
+          }],
+          gpu: (x, w, b) => layerNorm(x, w, b, 1e-6),
+          ref: (x, w, b) => refLayerNorm(x, L, w, b, 1e-6),
+          fwd: { atol, rtol: 1e-5 },
+          // column sums over up to 70000 rows: absolute error grows with the sum
+          bwd: { atol: n > 10000 ? 2e-2 : 1e-3, rtol: 1e-3 },
+          eps: 1e-3,
+          maxGradChecks: 20,
+        });
+      }
+    } finally {
+      useKernels(prev);
+    }
+  },
+});
+
+Deno.test({
   name: "norm: layerNorm of a constant row is bias, and only needed gradients are made",
   ...gpuTest,
   fn: async () => {

@@ -2,6 +2,8 @@
  * Elementwise ops (shaders/elementwise.wgsl): broadcasting add/sub/mul/div/maximum/
  * minimum with scalar forms, and unary exp, log, sqrt, rsqrt, pow, abs, clamp, GELU,
  * ReLU. Backward of a broadcast input sums the gradient back to the input's shape.
+ * Sizes that are a multiple of 4 (with broadcast blocks of a multiple of 4) run the vec4
+ * forms of the kernels: one invocation per 4 elements.
  */
 import code from "../../../shaders/elementwise.wgsl" with { type: "text" };
 import { Tensor } from "../tensor.ts";
@@ -119,9 +121,10 @@ function binaryRaw(op: BinOp, a: Tensor, b: Tensor): Tensor {
     broadcastStrides(a.shape, shape),
     broadcastStrides(b.shape, shape),
   );
-  launch("elementwise", code, "binary", {
+  const v4 = out.size % 4 === 0 && (mode === 0 || (mode > 1 && inner % 4 === 0));
+  launch("elementwise", code, v4 ? "binary4" : "binary", {
     buffers: [a, b, out],
-    workgroups: grid(out.size),
+    workgroups: grid(v4 ? out.size / 4 : out.size),
     params: ewParams(out.size, 0, 0, inner, mode === 1 ? cs : [], ca, cb),
     constants: { OP: OPS[op], MODE: mode },
   });
@@ -130,9 +133,10 @@ function binaryRaw(op: BinOp, a: Tensor, b: Tensor): Tensor {
 
 function unaryRaw(op: UnOp, x: Tensor, alpha = 0, beta = 0): Tensor {
   const out = Tensor.empty(x.shape, "f32", op);
-  launch("elementwise", code, "unary", {
+  const v4 = x.size % 4 === 0;
+  launch("elementwise", code, v4 ? "unary4" : "unary", {
     buffers: [x, out],
-    workgroups: grid(x.size),
+    workgroups: grid(v4 ? x.size / 4 : x.size),
     params: ewParams(x.size, alpha, beta),
     constants: { OP: UN[op] },
   });
@@ -141,9 +145,10 @@ function unaryRaw(op: UnOp, x: Tensor, alpha = 0, beta = 0): Tensor {
 
 function unaryGrad(op: UnOp, g: Tensor, x: Tensor, y: Tensor, alpha = 0, beta = 0): Tensor {
   const dx = Tensor.empty(x.shape, "f32", `${op} backward`);
-  launch("elementwise", code, "unary_backward", {
+  const v4 = x.size % 4 === 0;
+  launch("elementwise", code, v4 ? "unary_backward4" : "unary_backward", {
     buffers: [g, x, y, dx],
-    workgroups: grid(x.size),
+    workgroups: grid(v4 ? x.size / 4 : x.size),
     params: ewParams(x.size, alpha, beta),
     constants: { OP: UN[op] },
   });
@@ -404,9 +409,10 @@ export function residual(x: Tensor, y: Tensor, scale: Tensor): Tensor {
   }
   const out = Tensor.empty(x.shape, "f32", "residual");
   const inner = x.size / x.shape[0];
-  launch("elementwise", code, "residual", {
+  const v4 = inner % 4 === 0;
+  launch("elementwise", code, v4 ? "residual4" : "residual", {
     buffers: [x, y, scale, out],
-    workgroups: grid(x.size),
+    workgroups: grid(v4 ? x.size / 4 : x.size),
     params: ewParams(x.size, 0, 0, inner),
   });
   return record(

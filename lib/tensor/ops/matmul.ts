@@ -1,10 +1,15 @@
 /**
- * Batched matrix multiply with optional transposes (shaders/matmul.wgsl).
+ * Batched matrix multiply with optional transposes (shaders/matmul.wgsl), PyTorch's
+ * `matmul`, `F.linear` and (fused) timm's `Mlp`.
  *
  * `a` is [..., M, K] (or [..., K, M] with `transA`), `b` is [..., K, N] (or [..., N, K]
  * with `transB`). Leading (batch) dims must match, or one operand has none (it is then
  * shared by every batch element). The adapter decides the kernel: register-blocked on a
- * software adapter, shared-memory tiled on a GPU.
+ * software adapter, shared-memory tiled on a GPU. A software adapter's large 2-D products
+ * read their operands through 64 KiB uniform windows, in place where the stored layout
+ * allows (a planner picks block sizes and which operands to pack), and fuse work into the
+ * product's epilogue: a Linear's bias, the GELU of `mlp` (and its derivative in the
+ * backward), and a Linear's bias gradient (out of the weight gradient's product).
  */
 import code from "../../../shaders/matmul.wgsl" with { type: "text" };
 import { runtime } from "../../gpu/device.ts";
@@ -13,7 +18,7 @@ import { record } from "../tape.ts";
 import { grid, launch, Params, uniformWindow, WINDOW_FLOATS } from "../launch.ts";
 import { checkDevice, checkDType } from "../check.ts";
 import { sumTo } from "./reduce.ts";
-import { add } from "./elementwise.ts";
+import { add, gelu } from "./elementwise.ts";
 import { noGrad } from "../tape.ts";
 
 /** Transpose flags for `matmul`. */
@@ -84,15 +89,205 @@ function mmRaw(a: Tensor, b: Tensor, ta: boolean, tb: boolean, g: Geometry): Ten
   return out;
 }
 
-/** Floats in one packed 64 KiB tile (one uniform window). */
+/** Floats in one 64 KiB uniform window (a packed tile is one window). */
 const TILE = WINDOW_FLOATS;
 
+/** What the software path's epilogue does besides storing the product (see mm_win). */
+interface Epilogue {
+  /** Add `bias[n]` (length N). */
+  bias?: Tensor;
+  /** "forward": store gelu(acc + bias) and the pre-activation into `aux`; "backward": multiply by gelu'(aux). */
+  gelu?: "forward" | "backward";
+  /** Pre-activation [M, N] (written by "forward", read by "backward"). */
+  aux?: Tensor;
+  /** Also write the row sums of A over k (length M): a Linear's bias gradient from dW = g^T x. */
+  dbias?: Tensor;
+}
+
+/** An operand as stored: element (r, k) at k * ld + r (kMajor) or r * ld + k. */
+interface Operand {
+  t: Tensor;
+  R: number;
+  kMajor: boolean;
+  ld: number;
+}
+
+/** One operand's part of a plan: read in place (`direct`) or packed, and its block rows. */
+interface Side {
+  direct: boolean;
+  RC: number;
+}
+
+interface Plan {
+  KC: number;
+  a: Side;
+  b: Side;
+  rows: boolean;
+}
+
+/** Planner costs (llvmpipe, measured): a dispatch, and one float through `pack`, in µs. */
+const DISPATCH_US = 100;
+const PACK_US = 0.01;
+/** Floats of a window an in-place operand may use: its start is aligned down to 256 bytes. */
+const USABLE = TILE - 60;
+
+const plans = new Map<string, Plan>();
+
 /**
- * Software-adapter path for one 2-D product: pack A and B into k-major 64 KiB tiles, then
- * one `mm_ubo` dispatch per (row block, column block, pair of k blocks), the tiles bound as
- * uniform buffers. `bias` (length N) is added in the epilogue when given.
+ * Rows of a block that fit one window for k blocks of `kc` (0: the operand cannot be read
+ * in place). `room` is the window's usable floats: all of it when every block starts on a
+ * 256-byte boundary, less when a start may sit up to 60 floats past one.
  */
-function packedMatmul(
+function directRows(op: Operand, K: number, kc: number, room: number): number {
+  if (K % 4 || op.ld % 4) return 0;
+  const bytes = op.t.buffer.size;
+  // an operand smaller than a window is copied into one; a larger one needs a buffer that
+  // ends on a 256-byte boundary, so its last window can be moved back to end there
+  if (bytes < TILE * 4 ? op.t.size > TILE : bytes % 256 !== 0) return 0;
+  if (op.kMajor) return Math.max(0, room - (kc - 1) * op.ld);
+  return kc > room ? 0 : Math.floor((room - kc) / op.ld) + 1;
+}
+
+/** Whether every block of an in-place operand starts on a 256-byte (64-float) boundary. */
+function aligned(op: Operand, RC: number, R: number, kc: number, K: number): boolean {
+  const rowsOk = RC >= R || (op.kMajor ? RC % 64 === 0 : (RC * op.ld) % 64 === 0);
+  const kOk = kc >= K || (op.kMajor ? (kc * op.ld) % 64 === 0 : kc % 64 === 0);
+  return rowsOk && kOk;
+}
+
+/** Block rows of an in-place operand (a multiple of `unit`, at most `full`), or 0. */
+function directBlock(op: Operand, full: number, unit: number, kc: number, K: number): number {
+  for (const room of [TILE, USABLE]) {
+    const RC = blockRows(full, op.R, unit, directRows(op, K, kc, room));
+    if (
+      RC >= unit && (room < TILE || op.t.buffer.size < TILE * 4 || aligned(op, RC, op.R, kc, K))
+    ) {
+      return RC;
+    }
+  }
+  return 0;
+}
+
+/** Largest multiple of `unit` (at most `full`) whose valid rows (at most R) fit `max`. */
+function blockRows(full: number, R: number, unit: number, max: number): number {
+  if (Math.min(full, R) <= max) return full;
+  return Math.floor(max / unit) * unit;
+}
+
+/** Pick the k block, each operand's mode and block rows, and the dispatch shape for the least estimated time. */
+function plan(A: Operand, B: Operand, M: number, N: number, K: number): Plan {
+  const key = [
+    M,
+    N,
+    K,
+    A.kMajor,
+    A.ld,
+    B.kMajor,
+    B.ld,
+    A.t.buffer.size < TILE * 4,
+    B.t.buffer.size < TILE * 4,
+  ].join();
+  const hit = plans.get(key);
+  if (hit) return hit;
+  const m8 = Math.ceil(M / 8) * 8;
+  const n64 = Math.ceil(N / 64) * 64;
+  let best: Plan | null = null;
+  let bestCost = Infinity;
+  for (let kc = 4; kc <= Math.min(Math.ceil(K / 4) * 4, 2048); kc += 4) {
+    const kt = Math.ceil(K / kc);
+    for (const ad of [true, false]) {
+      for (const bd of [true, false]) {
+        const MC = ad ? directBlock(A, m8, 8, kc, K) : Math.min(m8, Math.floor(TILE / kc / 8) * 8);
+        const NC = bd
+          ? directBlock(B, n64, 64, kc, K)
+          : Math.min(n64, Math.floor(TILE / kc / 64) * 64);
+        if (MC < 8 || NC < 64) continue;
+        const mt = Math.ceil(M / MC);
+        const nt = Math.ceil(N / NC);
+        const rows = kt === 1 && mt > 1;
+        const dispatches = rows ? nt * Math.ceil(mt / 4) : mt * nt * Math.ceil(kt / 4);
+        const packed = (ad ? 0 : mt * kt * MC * kc) + (bd ? 0 : nt * kt * NC * kc);
+        const cost = (dispatches + (ad ? 0 : 1) + (bd ? 0 : 1)) * DISPATCH_US + packed * PACK_US;
+        if (cost < bestCost) {
+          bestCost = cost;
+          best = { KC: kc, a: { direct: ad, RC: MC }, b: { direct: bd, RC: NC }, rows };
+        }
+      }
+    }
+  }
+  if (!best) throw new Error(`matmul: no window plan for [${M}, ${N}, ${K}]`); // packing always fits
+  if (plans.size > 1000) plans.clear();
+  plans.set(key, best);
+  return best;
+}
+
+/** Windows of one operand: `at(r, k)` is block (row block r, k block k) as a binding and its vec4 start. */
+interface Source {
+  at(r: number, k: number): { win: GPUBufferBinding; e: number };
+  s: number; // ld / 4
+  kMajor: boolean;
+  temp: Tensor | null;
+}
+
+function source(op: Operand, side: Side, K: number, KC: number, rt: number, kt: number): Source {
+  if (!side.direct) {
+    const p = Tensor.empty([rt * kt * TILE], "f32", "matmul pack");
+    pack(op.t, p, op.R, K, side.RC, KC, rt, kt, op.kMajor);
+    return {
+      at: (r, k) => ({ win: uniformWindow(p, r * kt + k), e: 0 }),
+      s: side.RC / 4,
+      kMajor: true,
+      temp: p,
+    };
+  }
+  let t = op.t;
+  let temp: Tensor | null = null;
+  if (t.buffer.size < TILE * 4) {
+    // smaller than a window: copy into one (a buffer copy, no kernel)
+    temp = Tensor.empty([TILE], "f32", "matmul window");
+    runtime().copy(t.buffer, 0, temp.buffer, 0, t.size * 4);
+    t = temp;
+  }
+  const floats = t.buffer.size / 4;
+  return {
+    at: (r, k) => {
+      const r0 = r * side.RC;
+      const k0 = k * KC;
+      const start = op.kMajor ? k0 * op.ld + r0 : r0 * op.ld + k0;
+      const off = Math.min(Math.floor(start / 64) * 64, floats - TILE);
+      return { win: { buffer: t.buffer, offset: off * 4, size: TILE * 4 }, e: (start - off) / 4 };
+    },
+    s: op.ld / 4,
+    kMajor: op.kMajor,
+    temp,
+  };
+}
+
+const spares = new WeakMap<object, [GPUBuffer, GPUBuffer]>();
+
+/**
+ * Two small buffers, kept for the runtime's life, bound where an entry's unused epilogue
+ * outputs need a buffer: distinct, so no buffer is bound writable twice, and the same every
+ * call, so the runtime's cached bind groups repeat from step to step.
+ */
+function spareBuffers(): [GPUBuffer, GPUBuffer] {
+  const rt = runtime();
+  let s = spares.get(rt);
+  if (!s) {
+    s = [rt.pool.acquire(16), rt.pool.acquire(16)];
+    spares.set(rt, s);
+  }
+  return s;
+}
+
+/**
+ * Software-adapter path for one 2-D product: A and B are read through 64 KiB uniform
+ * windows, in place where their layout allows (an activation [rows, features], a weight) and
+ * packed into k-major tiles otherwise, then one `mm_win` dispatch per (row block, column
+ * block, four k blocks), or per four row blocks when K fits one block. `epi` adds a bias, a
+ * GELU, or a bias gradient in the epilogue.
+ */
+function windowMatmul(
   a: Tensor,
   b: Tensor,
   c: Tensor,
@@ -101,54 +296,119 @@ function packedMatmul(
   K: number,
   ta: boolean,
   tb: boolean,
-  bias?: Tensor,
+  epi: Epilogue = {},
 ) {
-  // block sizes: MC*KC and NC*KC fit a tile; MC a multiple of 16, NC of 64, KC of 4
-  const m16 = Math.ceil(M / 16) * 16;
-  const n64 = Math.ceil(N / 64) * 64;
-  let KC = Math.min(Math.ceil(K / 4) * 4, Math.floor(TILE / Math.min(Math.max(m16, n64), 128)));
-  KC = Math.max(4, Math.floor(KC / 4) * 4);
-  const cap = Math.floor(TILE / KC);
-  const MC = Math.min(Math.floor(cap / 16) * 16, m16);
-  const NC = Math.min(Math.floor(cap / 64) * 64, n64);
+  const A: Operand = { t: a, R: M, kMajor: ta, ld: ta ? M : K };
+  const B: Operand = { t: b, R: N, kMajor: !tb, ld: tb ? K : N };
+  const p = plan(A, B, M, N, K);
+  const { KC } = p;
+  const MC = p.a.RC;
+  const NC = p.b.RC;
   const mt = Math.ceil(M / MC);
   const nt = Math.ceil(N / NC);
   const kt = Math.ceil(K / KC);
-  const pa = Tensor.empty([mt * kt * TILE], "f32", "matmul pack");
-  const pb = Tensor.empty([nt * kt * TILE], "f32", "matmul pack");
-  // A is logical [M, K], stored transposed when ta; B is logical [N, K] (B^T), stored [K, N] unless tb
-  pack(a, pa, M, K, MC, KC, mt, kt, ta);
-  pack(b, pb, N, K, NC, KC, nt, kt, !tb);
-  const constants = { KC, MC, NC, BIAS: bias ? 1 : 0 };
-  const win = uniformWindow;
-  for (let i = 0; i < mt; i++) {
-    for (let j = 0; j < nt; j++) {
+  const sa = source(A, p.a, K, KC, mt, kt);
+  const sb = source(B, p.b, K, KC, nt, kt);
+  const constants = {
+    LA: sa.kMajor ? 1 : 0,
+    LB: sb.kMajor ? 1 : 0,
+    ROWS: p.rows ? 1 : 0,
+    BIAS: epi.bias ? 1 : 0,
+    EPI: epi.gelu === "forward" ? 1 : epi.gelu === "backward" ? 2 : 0,
+    DB: epi.dbias ? 1 : 0,
+  };
+  const entry = N % 4 === 0 ? "mm_win4" : "mm_win";
+  // bindings the entry reads even when its override turns them off need a buffer
+  const [s1, s2] = spareBuffers();
+  const tail = [c, epi.bias ?? a, epi.aux ?? s1, epi.dbias ?? s2];
+  const kn = (k: number) => Math.ceil(Math.min(KC, K - k * KC) / 4) * 4;
+  // the WinParams block of mm_win; a one-element window list is repeated four times
+  const four = (v: number[]) => v.length === 1 ? [v[0], v[0], v[0], v[0]] : v;
+  const winParams = (
+    m0: number,
+    n0: number,
+    first: number,
+    last: number,
+    blocks: number,
+    rpb: number,
+    j: number,
+    ao: number[],
+    bo: number[],
+    kns: number[],
+  ) =>
+    new Params().u32(M, N, m0, n0, first, blocks, sa.s, sb.s, rpb, j === 0 ? 1 : 0, last, 0)
+      .u32(...four(ao)).u32(...four(bo)).u32(...four(kns));
+  for (let j = 0; j < nt; j++) {
+    const n0 = j * NC;
+    const wx = Math.ceil(Math.min(NC, N - n0) / 64);
+    if (p.rows) {
+      for (let i = 0; i < mt; i += 4) {
+        const nb = Math.min(4, mt - i);
+        const wa = [0, 1, 2, 3].map((d) => sa.at(i + Math.min(d, nb - 1), 0));
+        const wb = sb.at(j, 0);
+        launch("matmul", code, entry, {
+          buffers: [
+            wa[0].win,
+            wb.win,
+            wa[1].win,
+            wb.win,
+            wa[2].win,
+            wb.win,
+            wa[3].win,
+            wb.win,
+            ...tail,
+          ],
+          workgroups: [
+            wx,
+            (nb - 1) * (MC / 8) + Math.ceil(Math.min(MC, M - (i + nb - 1) * MC) / 8),
+          ],
+          params: winParams(i * MC, n0, 1, 1, nb, MC / 8, j, wa.map((w) => w.e), [wb.e], [kn(0)]),
+          constants,
+        });
+      }
+      continue;
+    }
+    for (let i = 0; i < mt; i++) {
+      const m0 = i * MC;
+      const wy = Math.ceil(Math.min(MC, M - m0) / 8);
       for (let k = 0; k < kt; k += 4) {
         const blocks = Math.min(4, kt - k);
         // unused windows still need valid bindings: repeat the last real block
         const kk = [0, 1, 2, 3].map((d) => k + Math.min(d, blocks - 1));
-        launch("matmul", code, "mm_ubo", {
+        const wa = kk.map((q) => sa.at(i, q));
+        const wb = kk.map((q) => sb.at(j, q));
+        launch("matmul", code, entry, {
           buffers: [
-            win(pa, i * kt + kk[0]),
-            win(pb, j * kt + kk[0]),
-            win(pa, i * kt + kk[1]),
-            win(pb, j * kt + kk[1]),
-            win(pa, i * kt + kk[2]),
-            win(pb, j * kt + kk[2]),
-            win(pa, i * kt + kk[3]),
-            win(pb, j * kt + kk[3]),
-            c,
-            bias ?? pa, // binding 10 must be bound even when unused
+            wa[0].win,
+            wb[0].win,
+            wa[1].win,
+            wb[1].win,
+            wa[2].win,
+            wb[2].win,
+            wa[3].win,
+            wb[3].win,
+            ...tail,
           ],
-          workgroups: [NC / 64, MC / 8],
-          params: new Params().u32(M, N, i * MC, j * NC, k === 0 ? 1 : 0, blocks),
+          workgroups: [wx, wy],
+          params: winParams(
+            m0,
+            n0,
+            k === 0 ? 1 : 0,
+            k + 4 >= kt ? 1 : 0,
+            blocks,
+            0,
+            j,
+            wa.map((w) => w.e),
+            wb.map((w) => w.e),
+            kk.map(kn),
+          ),
           constants,
         });
       }
     }
   }
-  pa.dispose();
-  pb.dispose();
+  sa.temp?.dispose();
+  sb.temp?.dispose();
 }
 
 /** Whether a 2-D product is large enough for the packed software path to pay. */
@@ -193,7 +453,7 @@ function dispatch(
 ) {
   const reg = runtime().info.kernels === "cpu";
   if (reg && batch === 1 && usePacked(M, N, K)) {
-    packedMatmul(a, b, c, M, N, K, ta, tb);
+    windowMatmul(a, b, c, M, N, K, ta, tb);
     return;
   }
   // A GPU with few output tiles and a long K (weight gradients): split K over workgroups
@@ -313,11 +573,11 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   if (b && (b.ndim !== 1 || b.shape[0] !== O)) {
     throw new Error(`linear: bias [${b.shape}] does not match weight [${w.shape}] (want [${O}])`);
   }
-  const fused = b && runtime().info.kernels === "cpu" && usePacked(R, O, I);
+  const fused = b && windowed(R, O, I);
   let out: Tensor;
   if (fused) {
     out = Tensor.empty([R, O], "f32", "linear");
-    packedMatmul(x, w, out, R, O, I, false, true, b);
+    windowMatmul(x, w, out, R, O, I, false, true, { bias: b });
   } else {
     const y = matmulRaw(x, w, false, true);
     if (!b) out = y;
@@ -329,7 +589,101 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   const inputs = b ? [x, w, b] : [x, w];
   return record(out, "linear", inputs, (g) => [
     x.requiresGrad ? matmulRaw(g, w, false, false) : null, // dx = g W
-    w.requiresGrad ? matmulRaw(g, x, true, false) : null, // dW = g^T x
-    b && b.requiresGrad ? sumTo(g, [O]) : null, // db = sum over rows
+    ...linearGrads(g, x, w.requiresGrad, Boolean(b?.requiresGrad)),
   ]);
+}
+
+/** Whether a 2-D product takes the windowed software path (where epilogues can be fused). */
+function windowed(M: number, N: number, K: number): boolean {
+  return runtime().info.kernels === "cpu" && usePacked(M, N, K);
+}
+
+/**
+ * A Linear's weight and bias gradients from its output gradient g [R, O] and input x [R, I]:
+ * dW = g^T x, db = column sums of g. On the windowed path db comes out of dW's product.
+ */
+function linearGrads(g: Tensor, x: Tensor, wantW: boolean, wantB: boolean): (Tensor | null)[] {
+  const [R, O] = g.shape;
+  const I = x.shape[1];
+  if (wantW && wantB && windowed(O, I, R)) {
+    const dw = Tensor.empty([O, I], "f32", "linear backward");
+    const db = Tensor.empty([O], "f32", "linear backward");
+    windowMatmul(g, x, dw, O, I, R, true, false, { dbias: db });
+    return [dw, db];
+  }
+  return [wantW ? matmulRaw(g, x, true, false) : null, wantB ? sumTo(g, [O]) : null];
+}
+
+/**
+ * Two Linears with an exact GELU between them, timm's `Mlp`: `gelu(x W1^T + b1) W2^T + b2`
+ * (x [R, I], w1 [H, I], b1 [H], w2 [O, H], b2 [O]; biases optional). On a software adapter
+ * it is fused: the GELU runs in fc1's epilogue, its derivative in the epilogue of the product
+ * that back-propagates through fc2, and the bias gradients come out of the weight gradients'
+ * products. Elsewhere it is `linear`, `gelu`, `linear`.
+ *
+ * @example
+ * ```ts
+ * const y = mlp(x, fc1.weight, fc1.bias, fc2.weight, fc2.bias); // [R, O]
+ * ```
+ */
+export function mlp(
+  x: Tensor,
+  w1: Tensor,
+  b1: Tensor | null,
+  w2: Tensor,
+  b2: Tensor | null,
+): Tensor {
+  checkDevice("mlp", x, w1, w2, ...(b1 ? [b1] : []), ...(b2 ? [b2] : []));
+  if (x.ndim !== 2 || w1.ndim !== 2 || w2.ndim !== 2 || x.shape[1] !== w1.shape[1]) {
+    throw new Error(
+      `mlp: input [${x.shape}] and fc1 weight [${w1.shape}] do not match (want [R, in] and [hidden, in])`,
+    );
+  }
+  const [R, I] = x.shape;
+  const [H, O] = [w1.shape[0], w2.shape[0]];
+  if (w2.shape[1] !== H) {
+    throw new Error(
+      `mlp: fc2 weight [${w2.shape}] does not take fc1's ${H} outputs (want [out, ${H}])`,
+    );
+  }
+  for (const [what, t, n] of [["fc1 bias", b1, H], ["fc2 bias", b2, O]] as const) {
+    if (t && (t.ndim !== 1 || t.shape[0] !== n)) {
+      throw new Error(`mlp: ${what} [${t.shape}] does not match (want [${n}])`);
+    }
+  }
+  if (!windowed(R, H, I) || !windowed(R, O, H)) {
+    return linear(gelu(linear(x, w1, b1)), w2, b2);
+  }
+  const pre = Tensor.empty([R, H], "f32", "mlp"); // fc1's output before the GELU
+  const h = Tensor.empty([R, H], "f32", "mlp");
+  windowMatmul(x, w1, h, R, H, I, false, true, {
+    bias: b1 ?? undefined,
+    gelu: "forward",
+    aux: pre,
+  });
+  const y = Tensor.empty([R, O], "f32", "mlp");
+  windowMatmul(h, w2, y, R, O, H, false, true, { bias: b2 ?? undefined });
+  const inputs = [x, w1, ...(b1 ? [b1] : []), w2, ...(b2 ? [b2] : [])];
+  record(y, "mlp", inputs, (g) => {
+    const [dw2, db2] = linearGrads(g, h, w2.requiresGrad, Boolean(b2?.requiresGrad));
+    let dx: Tensor | null = null;
+    let dw1: Tensor | null = null;
+    let db1: Tensor | null = null;
+    if (x.requiresGrad || w1.requiresGrad || b1?.requiresGrad) {
+      // gradient at fc1's output: (g W2) * gelu'(pre), the product's epilogue applying gelu'
+      const dpre = Tensor.empty([R, H], "f32", "mlp backward");
+      windowMatmul(g, w2, dpre, R, H, O, false, false, { gelu: "backward", aux: pre });
+      dx = x.requiresGrad ? matmulRaw(dpre, w1, false, false) : null;
+      [dw1, db1] = linearGrads(dpre, x, w1.requiresGrad, Boolean(b1?.requiresGrad));
+      dpre.dispose();
+    }
+    pre.dispose();
+    h.dispose();
+    return [dx, dw1, ...(b1 ? [db1] : []), dw2, ...(b2 ? [db2] : [])];
+  });
+  if (!y.requiresGrad) {
+    pre.dispose();
+    h.dispose();
+  }
+  return y;
 }
