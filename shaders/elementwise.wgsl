@@ -243,15 +243,9 @@ fn residual(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
 @group(0) @binding(2) var<storage, read> b4: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> out4: array<vec4f>;
 
+// per component (llvmpipe keeps vec4 components in separate SIMD registers anyway)
 fn binop4(x: vec4f, y: vec4f) -> vec4f {
-  switch OP {
-    case 0u: { return x + y; }
-    case 1u: { return x - y; }
-    case 2u: { return x * y; }
-    case 3u: { return x / y; }
-    case 4u: { return max(x, y); }
-    default: { return min(x, y); }
-  }
+  return vec4f(binop(x.x, y.x), binop(x.y, y.y), binop(x.z, y.z), binop(x.w, y.w));
 }
 
 // a vec4 of a per-sample operand: element 4i's block index, all four share it (inner % 4 == 0)

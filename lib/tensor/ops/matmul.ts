@@ -274,7 +274,14 @@ function spareBuffers(): [GPUBuffer, GPUBuffer] {
   const rt = runtime();
   let s = spares.get(rt);
   if (!s) {
-    s = [rt.pool.acquire(16), rt.pool.acquire(16)];
+    // outside the pool: they hold no tensor, so they do not count as buffers in use
+    const make = (i: number) =>
+      rt.device.createBuffer({
+        size: 16,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+        label: `matmul-spare-${i}`,
+      });
+    s = [make(0), make(1)];
     spares.set(rt, s);
   }
   return s;
