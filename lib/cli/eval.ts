@@ -18,7 +18,7 @@
  */
 import { z } from "npm:zod@4.6.7";
 import { dirname } from "node:path";
-import { parseFlags } from "./flags.ts";
+import { parseFlags, runMain } from "./flags.ts";
 import { loadData } from "./data.ts";
 import { checkFits, loadBackbone } from "../eval/backbone.ts";
 import { extractFeatures, rawPixelFeatures } from "../eval/features.ts";
@@ -31,9 +31,10 @@ import { attentionMaps } from "../eval/attention_maps.ts";
 import { type Dataset, subset } from "../data/dataset.ts";
 import { uint8ToTensor } from "../data/convert.ts";
 import { multiCropConfig } from "../augment/multicrop.ts";
+import { normalize } from "../augment/ops.ts";
 import { Generator } from "../tensor/rng.ts";
-import { tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/tape.ts";
+import { tidy } from "../tensor/scope.ts";
 import { init } from "../gpu/device.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readMetrics } from "../io/metrics_log.ts";
@@ -286,11 +287,15 @@ export async function runEval(
     const idx = Array.from({ length: n }, (_, i) => i);
     const ds = subset(test, idx);
     const per = ds.channels * ds.height * ds.width;
-    const x = noGrad(() =>
-      uint8ToTensor(ds.images.subarray(0, n * per), [n, ds.channels, ds.height, ds.width])
-        .sub(tensor(Float32Array.from(mean), [1, ds.channels, 1, 1]))
-        .div(tensor(Float32Array.from(std), [1, ds.channels, 1, 1]))
-    );
+    const x = tidy(() =>
+      noGrad(() =>
+        normalize(
+          uint8ToTensor(ds.images.subarray(0, n * per), [n, ds.channels, ds.height, ds.width]),
+          mean,
+          std,
+        )
+      )
+    ); // the uint8 conversion is released
     const maps = await attentionMaps(bb.vit, x, { threshold: o.threshold });
     x.dispose();
     // the share of the patch grid each head's mask keeps (small: the attention is focused)
@@ -348,11 +353,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error(`eval: ${(e as Error).message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runMain("eval", main);

@@ -6,7 +6,7 @@
  * and `--n-last-blocks` as DINO's linear evaluation).
  */
 import { z } from "npm:zod@4.6.7";
-import { parseFlags } from "./flags.ts";
+import { parseFlags, runMain } from "./flags.ts";
 import { loadData } from "./data.ts";
 import { checkFits, loadBackbone } from "../eval/backbone.ts";
 import { extractFeatures } from "../eval/features.ts";
@@ -75,11 +75,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error(`features: ${(e as Error).message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runMain("features", main);

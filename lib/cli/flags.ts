@@ -188,3 +188,21 @@ export function parseFlags<S extends z.ZodObject<any>>(
   }
   return { help: false, values: r.data };
 }
+
+/**
+ * Run a command's `main(argv)` as the program: exit with its code, or print
+ * `<name>: <message>` and exit 1 on an error.
+ *
+ * @example
+ * ```ts
+ * if (import.meta.main) await runMain("eval", main);
+ * ```
+ */
+export async function runMain(name: string, main: (argv: string[]) => Promise<number>) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    console.error(`${name}: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}

@@ -11,6 +11,7 @@ import type { TrainConfig } from "../mugs/config.ts";
 import { init } from "../gpu/device.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { loadData } from "./data.ts";
+import { runMain } from "./flags.ts";
 import { vitConfig } from "../nn/vit.ts";
 import { type DataPreset, multiCropConfig } from "../augment/multicrop.ts";
 import { type TrainerConfig, trainMugs } from "../mugs/trainer.ts";
@@ -116,11 +117,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error(`train: ${(e as Error).message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runMain("train", main);

@@ -7,7 +7,8 @@
  */
 import type { Dataset } from "../data/dataset.ts";
 import type { ViT } from "../nn/vit.ts";
-import { type Tensor, tensor } from "../tensor/tensor.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { normalize } from "../augment/ops.ts";
 import { noGrad } from "../tensor/tape.ts";
 import { keep, tidy } from "../tensor/scope.ts";
 import { concat } from "../tensor/ops/shape.ts";
@@ -70,9 +71,7 @@ export async function extractFeatures(
       parts.push(keep(tidy(() =>
         noGrad(() => {
           const x = uint8ToTensor(bytes, [n, ds.channels, ds.height, ds.width]);
-          const m = tensor(Float32Array.from(mean), [1, ds.channels, 1, 1]);
-          const s = tensor(Float32Array.from(std), [1, ds.channels, 1, 1]);
-          const layers = vit.intermediateLayers(x.sub(m).div(s), nBlocks);
+          const layers = vit.intermediateLayers(normalize(x, mean, std), nBlocks);
           const [B, T, D] = layers[0].shape;
           const parts = layers.map((l) => l.slice(1, 0, 1).reshape(B, D));
           if (opts.avgPool) parts.push(layers[layers.length - 1].slice(1, 1, T).mean(1));
