@@ -50,36 +50,7 @@ fn index(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
-fn hash32(x0: u32) -> u32 {
-  var x = x0;
-  x ^= x >> 16u;
-  x *= 0x7feb352du;
-  x ^= x >> 15u;
-  x *= 0x846ca68bu;
-  x ^= x >> 16u;
-  return x;
-}
-
-fn noise_at(seed: u32, idx: u32) -> f32 {
-  let s = hash32(seed);
-  let a = hash32(s + hash32(2u * idx));
-  let b = hash32(s + hash32(2u * idx + 1u));
-  let u1 = (f32(a >> 8u) + 1.0) / 16777216.0;
-  let u2 = f32(b >> 8u) / 16777216.0;
-  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-fn reflect(i: i32, size: i32) -> i32 {
-  var j = i;
-  if (j < 0) { j = -j; }
-  if (j >= size) { j = 2 * size - 2 - j; }
-  return j;
-}
-
-fn gauss(k: i32, m: Mask) -> f32 {
-  let t = f32(k) / m.sigma;
-  return exp(-0.5 * t * t) * m.invNorm;
-}
+// hash32, noise_at, reflect, gauss: shaders/augment_common.wgsl (prepended by the host)
 
 // ---- mask_rows: bindings views (read), masks, out (write): row blur of high-pass views
 @group(0) @binding(1) var<storage, read> rx: array<f32>;
@@ -103,7 +74,7 @@ fn mask_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
     let x = x0 + kk;
     var acc = vec3f(0.0);
     for (var k = -r; k <= r; k++) {
-      let w = gauss(k, m);
+      let w = gauss(k, m.sigma, m.invNorm);
       let xs = u32(reflect(i32(x) + k, i32(p.W)));
       acc.x += w * rx[base + xs];
       if (CH == 3u) {
@@ -166,7 +137,7 @@ fn mask_apply(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
     if (hp) {
       var acc = vec3f(0.0);
       for (var k = -r; k <= r; k++) {
-        let w = gauss(k, m);
+        let w = gauss(k, m.sigma, m.invNorm);
         let ob = nb + u32(reflect(i32(y) + k, i32(p.H))) * p.W + x;
         acc.x += w * mb[ob];
         if (CH == 3u) {

@@ -18,7 +18,10 @@
  * written, so the numbers are not the paper's verified values; every one is configurable.
  * Masks are applied to finished (normalised) views on the GPU (shaders/augment_mask.wgsl).
  */
-import code from "../../shaders/augment_mask.wgsl" with { type: "text" };
+import body from "../../shaders/augment_mask.wgsl" with { type: "text" };
+import common from "../../shaders/augment_common.wgsl" with { type: "text" };
+
+const code = common + body;
 import { runtime } from "../gpu/device.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { grid, launch, Params } from "../tensor/launch.ts";

@@ -9,7 +9,10 @@
  * functions (`resizedCrop`, `colorJitter`, ...) run the same kernels with the other steps off.
  * None of these ops records a gradient.
  */
-import code from "../../shaders/augment.wgsl" with { type: "text" };
+import body from "../../shaders/augment.wgsl" with { type: "text" };
+import common from "../../shaders/augment_common.wgsl" with { type: "text" };
+
+const code = common + body;
 import { runtime } from "../gpu/device.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { grid, launch, Params } from "../tensor/launch.ts";
