@@ -34,6 +34,7 @@ import { multiCropConfig } from "../augment/multicrop.ts";
 import { normalize } from "../augment/ops.ts";
 import { Generator } from "../tensor/rng.ts";
 import { noGrad } from "../tensor/tape.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 import { tidy } from "../tensor/scope.ts";
 import { init } from "../gpu/device.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
@@ -106,15 +107,10 @@ function pct(v: number | undefined): string {
   return v === undefined || !Number.isFinite(v) ? "-" : `${v.toFixed(2)}%`;
 }
 
+/** `k` of `n` indices, a seeded random choice in increasing order (all when k >= n). */
 function sample(n: number, k: number, seed: number): number[] {
   if (k >= n) return Array.from({ length: n }, (_, i) => i);
-  const g = new Generator(seed);
-  const idx = Array.from({ length: n }, (_, i) => i);
-  for (let i = 0; i < k; i++) {
-    const j = i + Math.min(n - i - 1, Math.floor(g.range(0, n - i)));
-    [idx[i], idx[j]] = [idx[j], idx[i]];
-  }
-  return idx.slice(0, k).sort((a, b) => a - b);
+  return Array.from(new Generator(seed).permutation(n).subarray(0, k)).sort((a, b) => a - b);
 }
 
 /** Run the chosen read-outs; returns the eval.json record (exported for tests and notebooks). */
@@ -162,11 +158,15 @@ export async function runEval(
     figures.push(path);
   };
 
+  // the raw-pixel baselines' features, made once when first asked for
+  let raw: [Tensor, Tensor] | null = null;
+  const rawPixels = () => raw ??= [rawPixelFeatures(train), rawPixelFeatures(test)];
+
   const clsTrain = await feat(train);
   const clsTest = await feat(test);
   result.feature_dim = clsTrain.shape[1];
   if (want("knn")) {
-    const knn = async (tr: typeof clsTrain, te: typeof clsTest) =>
+    const knn = async (tr: Tensor, te: Tensor) =>
       await knnClassify({
         trainFeatures: tr,
         trainLabels: train.labels,
@@ -183,11 +183,7 @@ export async function runEval(
       model: result.knn_top1 as Record<number, number>,
     };
     if (o.baselines) {
-      const rawTr = rawPixelFeatures(train);
-      const rawTe = rawPixelFeatures(test);
-      const b = await knn(rawTr, rawTe);
-      rawTr.dispose();
-      rawTe.dispose();
+      const b = await knn(...rawPixels());
       series["raw pixels"] = Object.fromEntries(b.map((x) => [x.k, x.top1]));
       result.knn_top1_raw_pixels = series["raw pixels"];
       for (const x of b) table.push([`k-NN top-1 (k=${x.k}), raw pixels`, pct(x.top1)]);
@@ -197,7 +193,7 @@ export async function runEval(
   if (want("linear")) {
     const linTrain = o.avgpool || o.nLastBlocks > 1 ? await feat(train, true) : clsTrain;
     const linTest = o.avgpool || o.nLastBlocks > 1 ? await feat(test, true) : clsTest;
-    const probe = (tr: typeof clsTrain, te: typeof clsTest) =>
+    const probe = (tr: Tensor, te: Tensor) =>
       linearProbe({
         trainFeatures: tr,
         trainLabels: train.labels,
@@ -235,11 +231,7 @@ export async function runEval(
       ]);
     }
     if (o.baselines) {
-      const rawTr = rawPixelFeatures(train);
-      const rawTe = rawPixelFeatures(test);
-      const b = await probe(rawTr, rawTe);
-      rawTr.dispose();
-      rawTe.dispose();
+      const b = await probe(...rawPixels());
       result.linear_top1_raw_pixels = b.top1;
       table.push([`linear probe top-1, raw pixels (lr ${b.lr})`, pct(b.top1)]);
     }
@@ -318,8 +310,7 @@ export async function runEval(
       "Last-block class-token attention",
     );
   }
-  clsTrain.dispose();
-  clsTest.dispose();
+  for (const t of [clsTrain, clsTest, ...(raw ?? [])]) t.dispose();
   try {
     const records = await readMetrics(runDir);
     await figure("curves", [lossCurves(records), healthCurves(records)], "Training curves");
