@@ -219,7 +219,7 @@ fn pack(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // long K takes several dispatches that accumulate), then by EPI in the last k dispatch
 // (last = 1; earlier ones store X): 0 C = X; 1 (a Linear then GELU) aux = X, C = gelu(X);
 // 2 (GELU backward fused into the product that makes its incoming gradient)
-// C = X * gelu'(aux).
+// C = X * gelu'(aux); 3 (a Linear then GELU with no backward to feed) C = gelu(X).
 // DB = 1 also writes dbias[m] (+)= sum over k of A(m, k): a Linear's bias gradient taken
 // from dW = g^T x, written by the first column of workgroups (u.dbw = 1 in one column block).
 // mm_win4 stores vec4 (N % 4 == 0), mm_win stores scalars.
@@ -454,6 +454,8 @@ fn put4(m: u32, n: u32, v: vec4f) {
   if (EPI == 1u && u.last == 1u) {
     aux4[o] = x;
     C4[o] = gelu4(x);
+  } else if (EPI == 3u && u.last == 1u) {
+    C4[o] = gelu4(x);
   } else if (EPI == 2u && u.last == 1u) {
     C4[o] = x * dgelu4(aux4[o]);
   } else {
@@ -499,6 +501,8 @@ fn put1(m: u32, n: u32, v0: vec4f) {
       if (u.first == 0u) { x += C1[o]; }
       if (EPI == 1u && u.last == 1u) {
         aux1[o] = x;
+        C1[o] = gelu4(vec4f(x)).x;
+      } else if (EPI == 3u && u.last == 1u) {
         C1[o] = gelu4(vec4f(x)).x;
       } else if (EPI == 2u && u.last == 1u) {
         C1[o] = x * dgelu4(vec4f(aux1[o])).x;

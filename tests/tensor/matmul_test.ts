@@ -1,4 +1,13 @@
-import { assertClose, assertThrows, checkOp, gpuTest, randArray, setup } from "../helpers.ts";
+import {
+  assert,
+  assertClose,
+  assertThrows,
+  checkOp,
+  gpuTest,
+  randArray,
+  setup,
+} from "../helpers.ts";
+import { noGrad } from "../../lib/tensor/tape.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
 import { useKernels } from "../../lib/gpu/device.ts";
 import { linear, matmul, mlp } from "../../lib/tensor/ops/matmul.ts";
@@ -284,6 +293,26 @@ Deno.test({
           eps: 1e-3,
           maxGradChecks: 6,
         });
+      }
+      // with nothing to back-propagate (noGrad, or no input needing a gradient) fc1's epilogue
+      // keeps no pre-activation: same values, checked against the float64 reference
+      for (const [R, I, H, O] of [[77, 52, 68, 52], [77, 52, 67, 53], [16, 4100, 64, 40]]) {
+        const a = [[R, I], [H, I], [H], [O, H], [O]].map((sh, i) =>
+          randArray(sh.reduce((p, q) => p * q), 10 + i, -0.2, 0.2)
+        );
+        const [x, w1, b1, w2, b2] = a.map((d, i) =>
+          tensor(Float32Array.from(d), [[R, I], [H, I], [H], [O, H], [O]][i])
+        );
+        const want = refLinear(refGelu(refLinear(a[0], R, I, a[1], a[2], H)), R, H, a[3], a[4], O);
+        for (const what of ["no input needs a gradient", "noGrad"]) {
+          w1.requiresGrad = what === "noGrad";
+          const y = what === "noGrad"
+            ? noGrad(() => mlp(x, w1, b1, w2, b2))
+            : mlp(x, w1, b1, w2, b2);
+          assert(!y.requiresGrad, `mlp ${R}x${I} (${what}) must not record`);
+          assertClose(await y.toArray(), want, { atol: 1e-5, rtol: 1e-4 }, `mlp ${R}x${I} ${what}`);
+        }
+        w1.requiresGrad = false;
       }
     } finally {
       useKernels(prev);

@@ -14,12 +14,11 @@
 import code from "../../../shaders/matmul.wgsl" with { type: "text" };
 import { runtime } from "../../gpu/device.ts";
 import { Tensor } from "../tensor.ts";
-import { record } from "../tape.ts";
+import { gradEnabled, noGrad, record } from "../tape.ts";
 import { grid, launch, Params, uniformWindow, WINDOW_FLOATS } from "../launch.ts";
 import { checkDevice, checkDType } from "../check.ts";
 import { sumTo } from "./reduce.ts";
 import { add, gelu } from "./elementwise.ts";
-import { noGrad } from "../tape.ts";
 
 /** Transpose flags for `matmul`. */
 export interface MatmulOptions {
@@ -96,8 +95,11 @@ const TILE = WINDOW_FLOATS;
 interface Epilogue {
   /** Add `bias[n]` (length N). */
   bias?: Tensor;
-  /** "forward": store gelu(acc + bias) and the pre-activation into `aux`; "backward": multiply by gelu'(aux). */
-  gelu?: "forward" | "backward";
+  /**
+   * "forward": store gelu(acc + bias) and the pre-activation into `aux`; "backward": multiply
+   * by gelu'(aux); "inference": store gelu(acc + bias) only (no backward will need `aux`).
+   */
+  gelu?: "forward" | "backward" | "inference";
   /** Pre-activation [M, N] (written by "forward", read by "backward"). */
   aux?: Tensor;
   /** Also write the row sums of A over k (length M): a Linear's bias gradient from dW = g^T x. */
@@ -125,9 +127,13 @@ interface Plan {
   rows: boolean;
 }
 
-/** Planner costs (llvmpipe, measured): a dispatch, and one float through `pack`, in µs. */
+/**
+ * Planner costs (llvmpipe, measured), in µs: a dispatch, one float through `pack`, and one
+ * output element stored (and, after the first, reloaded) by each pass of k dispatches.
+ */
 const DISPATCH_US = 100;
 const PACK_US = 0.01;
+const PASS_US = 0.008;
 /** Floats of a window an in-place operand may use: its start is aligned down to 256 bytes. */
 const USABLE = TILE - 60;
 
@@ -207,7 +213,9 @@ function plan(A: Operand, B: Operand, M: number, N: number, K: number): Plan {
         const rows = kt === 1 && mt > 1;
         const dispatches = rows ? nt * Math.ceil(mt / 4) : mt * nt * Math.ceil(kt / 4);
         const packed = (ad ? 0 : mt * kt * MC * kc) + (bd ? 0 : nt * kt * NC * kc);
-        const cost = (dispatches + (ad ? 0 : 1) + (bd ? 0 : 1)) * DISPATCH_US + packed * PACK_US;
+        const passes = rows ? 1 : Math.ceil(kt / 4); // times each output is stored
+        const cost = (dispatches + (ad ? 0 : 1) + (bd ? 0 : 1)) * DISPATCH_US + packed * PACK_US +
+          M * N * passes * PASS_US;
         if (cost < bestCost) {
           bestCost = cost;
           best = { KC: kc, a: { direct: ad, RC: MC }, b: { direct: bd, RC: NC }, rows };
@@ -321,7 +329,7 @@ function windowMatmul(
     LB: sb.kMajor ? 1 : 0,
     ROWS: p.rows ? 1 : 0,
     BIAS: epi.bias ? 1 : 0,
-    EPI: epi.gelu === "forward" ? 1 : epi.gelu === "backward" ? 2 : 0,
+    EPI: epi.gelu ? { forward: 1, backward: 2, inference: 3 }[epi.gelu] : 0,
     DB: epi.dbias ? 1 : 0,
   };
   const entry = N % 4 === 0 ? "mm_win4" : "mm_win";
@@ -661,8 +669,17 @@ export function mlp(
   if (!windowed(R, H, I) || !windowed(R, O, H)) {
     return linear(gelu(linear(x, w1, b1)), w2, b2);
   }
-  const pre = Tensor.empty([R, H], "f32", "mlp"); // fc1's output before the GELU
+  const inputs = [x, w1, ...(b1 ? [b1] : []), w2, ...(b2 ? [b2] : [])];
   const h = Tensor.empty([R, H], "f32", "mlp");
+  if (!gradEnabled() || !inputs.some((t) => t.requiresGrad)) {
+    // nothing will back-propagate (a teacher, an evaluation): no pre-activation to keep
+    windowMatmul(x, w1, h, R, H, I, false, true, { bias: b1 ?? undefined, gelu: "inference" });
+    const y = Tensor.empty([R, O], "f32", "mlp");
+    windowMatmul(h, w2, y, R, O, H, false, true, { bias: b2 ?? undefined });
+    h.dispose();
+    return y;
+  }
+  const pre = Tensor.empty([R, H], "f32", "mlp"); // fc1's output before the GELU
   windowMatmul(x, w1, h, R, H, I, false, true, {
     bias: b1 ?? undefined,
     gelu: "forward",
@@ -670,7 +687,6 @@ export function mlp(
   });
   const y = Tensor.empty([R, O], "f32", "mlp");
   windowMatmul(h, w2, y, R, O, H, false, true, { bias: b2 ?? undefined });
-  const inputs = [x, w1, ...(b1 ? [b1] : []), w2, ...(b2 ? [b2] : [])];
   record(y, "mlp", inputs, (g) => {
     const [dw2, db2] = linearGrads(g, h, w2.requiresGrad, Boolean(b2?.requiresGrad));
     let dx: Tensor | null = null;
@@ -688,9 +704,5 @@ export function mlp(
     h.dispose();
     return [dx, dw1, ...(b1 ? [db1] : []), dw2, ...(b2 ? [db2] : [])];
   });
-  if (!y.requiresGrad) {
-    pre.dispose();
-    h.dispose();
-  }
   return y;
 }
