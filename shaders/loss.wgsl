@@ -260,3 +260,48 @@ fn ce_soft_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
     sbout[i] = -gs * z;
   }
 }
+
+// ---- vec4 backward variants (C % 4 == 0): one invocation per 4 consecutive elements
+// i4 < N * C / 4 of one row, so each invocation loads its row's g, target and stat once per
+// 4 elements. Same bindings as the scalar kernels, logits and outputs read as vec4.
+@group(0) @binding(2) var<storage, read> hbx4: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> hbdx4: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn ce_hard_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i4 = flat_index(gid, nwg);
+  let c4 = p.C / 4u;
+  if (i4 >= p.N * c4) { return; }
+  let n = i4 / c4;
+  let c = (i4 - n * c4) * 4u;
+  let t = hbt[n];
+  let gs = row_grad(hbg[select(n, 0u, MEAN == 1u)]);
+  if (t < 0 || u32(t) >= p.C) {
+    hbdx4[i4] = vec4f(nan());
+    return;
+  }
+  let row = hbstat[n];
+  let sm = exp((hbx4[i4] - row.x) - row.y);
+  let hot = select(vec4f(0.0), vec4f(1.0), vec4u(c, c + 1u, c + 2u, c + 3u) == vec4u(u32(t)));
+  hbdx4[i4] = gs * (sm - hot);
+}
+
+@group(0) @binding(2) var<storage, read> sbx4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> sbt4: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> sbout4: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn ce_soft_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i4 = flat_index(gid, nwg);
+  let c4 = p.C / 4u;
+  if (i4 >= p.N * c4) { return; }
+  let n = i4 / c4;
+  let gs = row_grad(sbg[select(n, 0u, MEAN == 1u)]);
+  let row = sbstat[n];
+  let z = (sbx4[i4] - row.x) - row.y;
+  if (WHICH == 0u) {
+    sbout4[i4] = gs * (exp(z) * sbsum[n] - sbt4[i4]);
+  } else {
+    sbout4[i4] = -gs * z;
+  }
+}

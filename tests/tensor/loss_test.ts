@@ -105,6 +105,32 @@ Deno.test({
 });
 
 Deno.test({
+  name: "loss: crossEntropy with class indices, every logit's gradient is softmax - onehot",
+  ...gpuTest,
+  fn: async () => {
+    // the finite-difference check above samples elements and rarely lands on a label, so
+    // the one-hot term is checked here on every element (scalar and vec4 kernels)
+    for (const [N, C] of [[7, 13], [50, 64], [3, 4096]]) {
+      const xd = randArray(N * C, 11, -3, 3);
+      const td = labels(N, C, 12);
+      const x = tensor(Float32Array.from(xd), [N, C], { requiresGrad: true });
+      const t = tensor(Int32Array.from(td), [N]);
+      const loss = crossEntropy(x, t);
+      loss.backward();
+      const want = new Float64Array(N * C);
+      for (let n = 0; n < N; n++) {
+        const lp = logSoftmaxRow(Float64Array.from(await x.toArray(), Number), n * C, C);
+        for (let c = 0; c < C; c++) {
+          want[n * C + c] = (Math.exp(lp[c]) - (c === td[n] ? 1 : 0)) / N;
+        }
+      }
+      assertClose(await x.grad!.toArray(), want, { atol: 1e-7, rtol: 1e-4 }, `dx [${N},${C}]`);
+      for (const u of [x, t, loss, x.grad!]) u.dispose();
+    }
+  },
+});
+
+Deno.test({
   name: "loss: crossEntropy with soft targets, gradients to logits and targets",
   ...gpuTest,
   fn: async () => {
@@ -169,26 +195,29 @@ Deno.test({
   name: "loss: an out-of-range class index gives NaN for its row, not a silent value",
   ...gpuTest,
   fn: async () => {
-    const x = tensor(randArray(12, 3), [3, 4], { requiresGrad: true });
-    const t = tensor(new Int32Array([1, 4, -1]), [3]);
-    const rows = crossEntropy(x, t, { reduction: "none" });
-    const got = await rows.toArray();
-    const want = refHard(
-      Float64Array.from(await x.toArray()),
-      Float64Array.of(1, 0, 0),
-      3,
-      4,
-      true,
-    );
-    assertClose([got[0]], [want[0]], { atol: 1e-6, rtol: 1e-6 }, "valid row");
-    assert(Number.isNaN(got[1]) && Number.isNaN(got[2]), `bad rows give NaN, got ${got}`);
-    rows.backward(tensor([1, 1, 1]));
-    const g = await x.grad!.toArray();
-    assert(g.slice(0, 4).every(Number.isFinite), "valid row's gradient is finite");
-    assert(g.slice(4).every(Number.isNaN), "bad rows' gradients are NaN");
-    const mean = crossEntropy(x, t);
-    assert(Number.isNaN(await mean.item()), "the mean over a bad row is NaN");
-    for (const u of [x, t, rows, mean, x.grad!]) u.dispose();
+    // C = 4 takes the vec4 backward kernel, C = 5 the scalar one
+    for (const C of [4, 5]) {
+      const x = tensor(randArray(3 * C, 3), [3, C], { requiresGrad: true });
+      const t = tensor(new Int32Array([1, C, -1]), [3]);
+      const rows = crossEntropy(x, t, { reduction: "none" });
+      const got = await rows.toArray();
+      const want = refHard(
+        Float64Array.from(await x.toArray()),
+        Float64Array.of(1, 0, 0),
+        3,
+        C,
+        true,
+      );
+      assertClose([got[0]], [want[0]], { atol: 1e-6, rtol: 1e-6 }, `valid row (C ${C})`);
+      assert(Number.isNaN(got[1]) && Number.isNaN(got[2]), `bad rows give NaN, got ${got}`);
+      rows.backward(tensor([1, 1, 1]));
+      const g = await x.grad!.toArray();
+      assert(g.slice(0, C).every(Number.isFinite), `valid row's gradient is finite (C ${C})`);
+      assert(g.slice(C).every(Number.isNaN), `bad rows' gradients are NaN (C ${C})`);
+      const mean = crossEntropy(x, t);
+      assert(Number.isNaN(await mean.item()), "the mean over a bad row is NaN");
+      for (const u of [x, t, rows, mean, x.grad!]) u.dispose();
+    }
   },
 });
 

@@ -76,22 +76,25 @@ export function crossEntropy(
   record(out, op, inputs, (g) => {
     const params = new Params().u32(N, C).f32(reduction === "mean" ? 1 / N : 1).u32(0);
     const constants = { MEAN: reduction === "mean" ? 1 : 0, WG: 256 };
+    // vec4 kernels when rows are whole vec4s: 4 elements per invocation
+    const v = C % 4 === 0 ? 4 : 1;
+    const suffix = v === 4 ? "4" : "";
     let dx: Tensor | null = null;
     let dt: Tensor | null = null;
     if (logits.requiresGrad) {
       dx = Tensor.empty(logits.shape, "f32", `${op} backward`);
-      launch("loss", code, `ce_${soft ? "soft" : "hard"}_backward`, {
+      launch("loss", code, `ce_${soft ? "soft" : "hard"}_backward${suffix}`, {
         buffers: [g, logits, target, stat, ...(sumT ? [sumT] : []), dx],
-        workgroups: grid(N * C, 256),
+        workgroups: grid((N * C) / v, 256),
         params,
         constants: soft ? { ...constants, WHICH: 0 } : constants,
       });
     }
     if (sumT && target.requiresGrad) {
       dt = Tensor.empty(target.shape, "f32", `${op} backward`);
-      launch("loss", code, "ce_soft_backward", {
+      launch("loss", code, `ce_soft_backward${suffix}`, {
         buffers: [g, logits, target, stat, sumT, dt],
-        workgroups: grid(N * C, 256),
+        workgroups: grid((N * C) / v, 256),
         params,
         constants: { ...constants, WHICH: 1 },
       });
