@@ -17,6 +17,7 @@
 override WG: u32 = 256u;
 override OP: u32 = 0u;
 override MODE: u32 = 0u;
+override RANK: u32 = 0u; // 1..8: the stride walk's rank, known when compiling (0: p.rank)
 
 struct Params {
   n: u32,
@@ -42,17 +43,21 @@ fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
   return v[d / 4u][d % 4u];
 }
 
-// offsets of output element i in a and b
+// offsets of output element i in a and b; RANK > 0 fixes the rank at compile time, so the
+// walk unrolls and its shape and stride loads have constant offsets
 fn offsets(i: u32) -> vec2u {
+  let rank = select(p.rank, RANK, RANK > 0u);
   var rem = i;
   var oa = 0u;
   var ob = 0u;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let s = dim(p.shape, u32(d));
-    let c = rem % s;
-    rem = rem / s;
-    oa += c * dim(p.sa, u32(d));
-    ob += c * dim(p.sb, u32(d));
+  for (var k = 1u; k <= rank; k++) {
+    let d = rank - k;
+    let s = dim(p.shape, d);
+    let q = rem / s;
+    let c = rem - q * s;
+    rem = q;
+    oa += c * dim(p.sa, d);
+    ob += c * dim(p.sb, d);
   }
   return vec2u(oa, ob);
 }

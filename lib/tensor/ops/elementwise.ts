@@ -126,7 +126,7 @@ function binaryRaw(op: BinOp, a: Tensor, b: Tensor): Tensor {
     buffers: [a, b, out],
     workgroups: grid(v4 ? out.size / 4 : out.size),
     params: ewParams(out.size, 0, 0, inner, mode === 1 ? cs : [], ca, cb),
-    constants: { OP: OPS[op], MODE: mode },
+    constants: { OP: OPS[op], MODE: mode, RANK: mode === 1 ? cs.length : 0 },
   });
   return out;
 }
@@ -159,11 +159,12 @@ function unaryGrad(op: UnOp, g: Tensor, x: Tensor, y: Tensor, alpha = 0, beta = 
 export function expandRaw(x: Tensor, shape: readonly number[], scale = 1): Tensor {
   checkRank("expand", shape);
   const out = Tensor.empty(shape, "f32", "expand");
-  const sx = broadcastStrides(x.shape, shape);
+  const [cs, cx] = coalesce(shape, broadcastStrides(x.shape, shape), shape.map(() => 0));
   launch("elementwise", code, "expand", {
     buffers: [x, out],
     workgroups: grid(out.size),
-    params: ewParams(out.size, scale, 0, 0, [...shape], sx, []),
+    params: ewParams(out.size, scale, 0, 0, cs, cx, []),
+    constants: { RANK: cs.length },
   });
   return out;
 }
@@ -266,19 +267,16 @@ function binary(op: BinOp, a: Tensor | number, b: Tensor | number): Tensor {
       default: {
         const ga0 = Tensor.empty(g.shape, "f32", `${op} backward`);
         const gb0 = Tensor.empty(g.shape, "f32", `${op} backward`);
+        const [cs, ca, cb] = coalesce(
+          g.shape,
+          broadcastStrides(a.shape, g.shape),
+          broadcastStrides(b.shape, g.shape),
+        );
         launch("elementwise", code, "minmax_backward", {
           buffers: [g, a, b, ga0, gb0],
           workgroups: grid(g.size),
-          params: ewParams(
-            g.size,
-            0,
-            0,
-            0,
-            [...g.shape],
-            broadcastStrides(a.shape, g.shape),
-            broadcastStrides(b.shape, g.shape),
-          ),
-          constants: { OP: OPS[op] },
+          params: ewParams(g.size, 0, 0, 0, cs, ca, cb),
+          constants: { OP: OPS[op], RANK: cs.length },
         });
         ga = ga0;
         gb = gb0;
