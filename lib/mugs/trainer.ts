@@ -8,7 +8,7 @@
  * The k-NN read-out uses the teacher's backbone, as Mugs and DINO evaluate; SwAV has no
  * teacher, so with the SwAV group loss alone the student's backbone is evaluated.
  */
-import { type Dataset, subset } from "../data/dataset.ts";
+import type { Dataset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
 import { MultiCrop, type MultiCropConfig } from "../augment/multicrop.ts";
 import type { ViTConfig } from "../nn/vit.ts";
@@ -168,11 +168,10 @@ export async function trainMugs(
   const knn = async (
     train: ReturnType<typeof rawPixelFeatures>,
     test: ReturnType<typeof rawPixelFeatures>,
-    labels: Int32Array = data.labels,
   ) => {
     const r = await knnClassify({
       trainFeatures: train,
-      trainLabels: labels,
+      trainLabels: data.labels,
       testFeatures: test,
       testLabels: heldOut.labels,
       ks: [20],
@@ -181,16 +180,43 @@ export async function trainMugs(
     test.dispose();
     return r[0].top1;
   };
+  // the read-out of the evaluated network (its class token): weighted k-NN on the whole
+  // training set, the same bank before training and after every epoch so the numbers compare,
+  // and collapse signals on the held-out split (the prototype distribution, centred at the
+  // teacher temperature, and the spread and effective rank of the normalised features)
+  const evaluate = async (epoch: number) => {
+    const testFeats = await extractFeatures(evalNet.backbone, heldOut, evalOpts);
+    const probe = testFeats.slice(0, 0, Math.min(heldOut.n, 512));
+    const logits = noGrad(() => evalNet.groupHead.forward(probe));
+    const feats = noGrad(() => probe.l2normalize());
+    const health = await healthSignals({
+      teacherLogits: logits,
+      teacherCenter: state.groupLoss.center,
+      teacherTemperature: tempSchedule(Math.max(epoch, 0)),
+      features: feats,
+    });
+    for (const t of [probe, logits, feats]) t.dispose();
+    const top1 = await knn(await extractFeatures(evalNet.backbone, data, evalOpts), testFeats);
+    return { top1, health };
+  };
+  const healthLine = (h: Awaited<ReturnType<typeof healthSignals>>) =>
+    `teacher entropy ${h.teacherEntropy?.toFixed(3)} of ${h.teacherEntropyMax?.toFixed(3)}, ` +
+    `feature std ${h.featureStd?.toFixed(4)}, effective rank ${h.effectiveRank?.toFixed(1)}`;
   const rawTop1 = await knn(rawPixelFeatures(data), rawPixelFeatures(heldOut));
-  const untrainedTop1 = await knn(
-    await extractFeatures(student.backbone, data, evalOpts),
-    await extractFeatures(student.backbone, heldOut, evalOpts),
-  );
+  const untrained = await evaluate(-1); // the teacher starts as the student
+  const untrainedTop1 = untrained.top1;
   log(
     `k-NN (k=20) top-1 before training: raw pixels ${rawTop1.toFixed(2)}%, untrained ${
       untrainedTop1.toFixed(2)
-    }%`,
+    }%; untrained ${healthLine(untrained.health)}`,
   );
+  onRecord({
+    kind: "baseline",
+    knn_top1_raw_pixels: rawTop1,
+    knn_top1_untrained: untrainedTop1,
+    knn_train_images: data.n,
+    ...untrained.health,
+  });
 
   let epoch0 = 0;
   let step = 0;
@@ -274,42 +300,13 @@ export async function trainMugs(
     if (interrupted) break;
     loader.setState({ seed: cfg.seed, epoch: epoch + 1, position: 0 }); // skip the unused tail
     await sync();
-    // intermediate epochs: k-NN against the first 2000 training images (cheaper); the last: all
-    const last = epoch === cfg.epochs - 1;
-    const bank = last || data.n <= 2000
-      ? data
-      : subset(data, Array.from({ length: 2000 }, (_, i) => i));
-    const testFeats = await extractFeatures(evalNet.backbone, heldOut, evalOpts);
-    // collapse signals on the held-out split: the teacher's prototype distribution (centred,
-    // at the teacher temperature) and the spread and effective rank of its normalised features
-    const n = Math.min(heldOut.n, 512);
-    const probe = testFeats.slice(0, 0, n);
-    const logits = noGrad(() => evalNet.groupHead.forward(probe));
-    const feats = noGrad(() => probe.l2normalize());
-    const health = await healthSignals({
-      teacherLogits: logits,
-      teacherCenter: state.groupLoss.center,
-      teacherTemperature: tempSchedule(epoch),
-      features: feats,
-    });
-    for (const t of [probe, logits, feats]) t.dispose();
-    top1 = await knn(
-      await extractFeatures(evalNet.backbone, bank, evalOpts),
-      testFeats,
-      bank.labels,
-    );
+    const { top1: t1, health } = await evaluate(epoch);
+    top1 = t1;
     await save(epoch + 1, step);
     lastGood = ckpt;
     log(`epoch ${epoch}: k-NN (k=20) top-1 ${top1.toFixed(2)}%, checkpoint ${ckpt}`);
-    onRecord({ kind: "epoch", epoch, step, knn_top1: top1, knn_train_images: bank.n, ...health });
-    log(
-      `epoch ${epoch}: teacher entropy ${health.teacherEntropy?.toFixed(3)} of ${
-        health.teacherEntropyMax?.toFixed(3)
-      }, ` +
-        `feature std ${health.featureStd?.toFixed(4)}, effective rank ${
-          health.effectiveRank?.toFixed(1)
-        }`,
-    );
+    onRecord({ kind: "epoch", epoch, step, knn_top1: top1, knn_train_images: data.n, ...health });
+    log(`epoch ${epoch}: ${healthLine(health)}`);
     if (hooks.signal?.aborted && epoch < cfg.epochs - 1) {
       log(`interrupted after epoch ${epoch}: checkpoint ${ckpt}; --resume continues`);
       interrupted = true;

@@ -77,6 +77,12 @@ Deno.test({
       ),
       "epoch record with health signals",
     );
+    // the untrained network is read out like every epoch (same bank, same signals)
+    const base = records.find((x) => x.kind === "baseline");
+    assert(base && typeof base.effectiveRank === "number", "baseline record with health signals");
+    assertEquals(base.knn_top1_untrained, r.knn_top1_untrained);
+    const epochBanks = records.filter((x) => x.kind === "epoch").map((x) => x.knn_train_images);
+    assertEquals(new Set([base.knn_train_images, ...epochBanks]).size, 1, "one k-NN bank");
     assert((await Deno.stat(`${out}/checkpoint/checkpoint.json`)).isFile, "checkpoint written");
     // resume: a second epoch continues from the checkpoint
     const r2 = await trainMugs({ ...cfg, epochs: 2, resume: true }, tr, te, (l) => lines.push(l));
