@@ -106,7 +106,8 @@ export async function main(argv: string[]): Promise<number> {
         const { kind, ...rest } = rec;
         const fields = rest as { step: number; epoch: number; [k: string]: number | null };
         if (kind === "step") void log.step(fields);
-        else void log.epoch(fields);
+        else if (kind === "epoch") void log.epoch(fields);
+        else void log.log(String(kind), fields); // "baseline": the read-outs before training
       },
     });
     console.log(JSON.stringify(r));

@@ -84,6 +84,11 @@ Deno.test({
     );
     const last = JSON.parse(text.trim().split("\n").pop()!);
     assertEquals([last.steps, last.interrupted], [10, false]);
+    // metrics.jsonl: each run's baseline read-out, its steps and the epoch record
+    const kinds = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n")
+      .map((l) => JSON.parse(l).kind);
+    assertEquals(kinds.filter((k) => k === "baseline").length, 2, "a baseline per run");
+    assert(kinds.includes("step") && kinds.includes("epoch"), `kinds ${kinds}`);
     await Deno.remove(dir, { recursive: true });
   },
 });
