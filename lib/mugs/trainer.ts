@@ -8,7 +8,7 @@
  * The k-NN read-out uses the teacher's backbone, as Mugs and DINO evaluate; SwAV has no
  * teacher, so with the SwAV group loss alone the student's backbone is evaluated.
  */
-import type { Dataset } from "../data/dataset.ts";
+import { type Dataset, subset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
 import { MultiCrop, type MultiCropConfig } from "../augment/multicrop.ts";
 import type { ViTConfig } from "../nn/vit.ts";
@@ -24,6 +24,9 @@ import { tidy } from "../tensor/scope.ts";
 import { noGrad } from "../tensor/tape.ts";
 import { healthSignals } from "./health.ts";
 import { sync } from "../gpu/device.ts";
+
+/** Training images in the k-NN bank of the intermediate epochs (the last one uses all). */
+const BANK = 2000;
 
 /** Everything a run needs, already validated. */
 export interface TrainerConfig {
@@ -168,23 +171,24 @@ export async function trainMugs(
   const knn = async (
     train: ReturnType<typeof rawPixelFeatures>,
     test: ReturnType<typeof rawPixelFeatures>,
+    n: number, // the first n training images
   ) => {
     const r = await knnClassify({
       trainFeatures: train,
-      trainLabels: data.labels,
+      trainLabels: data.labels.subarray(0, n),
       testFeatures: test,
       testLabels: heldOut.labels,
       ks: [20],
     });
-    train.dispose();
-    test.dispose();
     return r[0].top1;
   };
-  // the read-out of the evaluated network (its class token): weighted k-NN on the whole
-  // training set, the same bank before training and after every epoch so the numbers compare,
-  // and collapse signals on the held-out split (the prototype distribution, centred at the
-  // teacher temperature, and the spread and effective rank of the normalised features)
-  const evaluate = async (epoch: number) => {
+  // the read-out of the evaluated network (its class token): weighted k-NN and collapse
+  // signals on the held-out split (the prototype distribution, centred at the teacher
+  // temperature, and the spread and effective rank of the normalised features). The k-NN bank
+  // is the whole training set after the last epoch and its first BANK images after the others
+  // (cheaper); the untrained network is read out on both, so every epoch has its baseline.
+  const bankN = Math.min(BANK, data.n);
+  const evaluate = async (epoch: number, banks: number[]) => {
     const testFeats = await extractFeatures(evalNet.backbone, heldOut, evalOpts);
     const probe = testFeats.slice(0, 0, Math.min(heldOut.n, 512));
     const logits = noGrad(() => evalNet.groupHead.forward(probe));
@@ -196,27 +200,39 @@ export async function trainMugs(
       features: feats,
     });
     for (const t of [probe, logits, feats]) t.dispose();
-    const top1 = await knn(await extractFeatures(evalNet.backbone, data, evalOpts), testFeats);
+    const n = Math.max(...banks);
+    const bank = await extractFeatures(
+      evalNet.backbone,
+      n < data.n ? subset(data, Array.from({ length: n }, (_, i) => i)) : data,
+      evalOpts,
+    );
+    const top1 = new Map<number, number>();
+    for (const b of banks) {
+      const rows = b < n ? bank.slice(0, 0, b) : bank;
+      top1.set(b, await knn(rows, testFeats, b));
+      if (rows !== bank) rows.dispose();
+    }
+    for (const t of [bank, testFeats]) t.dispose();
     return { top1, health };
   };
   const healthLine = (h: Awaited<ReturnType<typeof healthSignals>>) =>
     `teacher entropy ${h.teacherEntropy?.toFixed(3)} of ${h.teacherEntropyMax?.toFixed(3)}, ` +
     `feature std ${h.featureStd?.toFixed(4)}, effective rank ${h.effectiveRank?.toFixed(1)}`;
-  const rawTop1 = await knn(rawPixelFeatures(data), rawPixelFeatures(heldOut));
-  const untrained = await evaluate(-1); // the teacher starts as the student
-  const untrainedTop1 = untrained.top1;
+  const raw = [rawPixelFeatures(data), rawPixelFeatures(heldOut)];
+  const rawTop1 = await knn(raw[0], raw[1], data.n);
+  for (const t of raw) t.dispose();
+  const untrained = await evaluate(-1, [...new Set([bankN, data.n])]); // teacher = student
+  const untrainedTop1 = untrained.top1.get(data.n)!;
   log(
     `k-NN (k=20) top-1 before training: raw pixels ${rawTop1.toFixed(2)}%, untrained ${
       untrainedTop1.toFixed(2)
     }%; untrained ${healthLine(untrained.health)}`,
   );
-  onRecord({
-    kind: "baseline",
-    knn_top1_raw_pixels: rawTop1,
-    knn_top1_untrained: untrainedTop1,
-    knn_train_images: data.n,
-    ...untrained.health,
-  });
+  // one baseline record per k-NN bank, matched to the epoch records by knn_train_images
+  for (const [b, t1] of untrained.top1) {
+    onRecord({ kind: "baseline", knn_top1: t1, knn_train_images: b, ...untrained.health });
+  }
+  onRecord({ kind: "baseline", knn_top1_raw_pixels: rawTop1, knn_train_images: data.n });
 
   let epoch0 = 0;
   let step = 0;
@@ -239,9 +255,12 @@ export async function trainMugs(
   let top1 = untrainedTop1;
   let images = 0;
   let interrupted = false;
-  const tTrain = performance.now();
+  // training throughput counts the steps only, not the evaluations between epochs
+  let trainMs = 0;
+  let tEpoch = 0;
   loader.setState({ seed: cfg.seed, epoch: epoch0, position: done0 * cfg.batchSize });
   for (let epoch = epoch0; epoch < cfg.epochs && !interrupted; epoch++) {
+    tEpoch = performance.now();
     for (let i = epoch === epoch0 ? done0 : 0; i < perEpoch; i++) {
       const view = await loader.next();
       const s = { epoch, lr: lr[step], weightDecay: wd[step], momentum: mom[step] };
@@ -263,7 +282,7 @@ export async function trainMugs(
             `the loss became ${vals.total} at step ${step} (epoch ${epoch}); last good checkpoint: ${lastGood}`,
           );
         }
-        const secs = (performance.now() - tTrain) / 1000;
+        const secs = (trainMs + performance.now() - tEpoch) / 1000;
         const rate = images / secs;
         const left = (cfg.epochs * perEpoch - step) * cfg.batchSize / rate;
         log(
@@ -290,6 +309,7 @@ export async function trainMugs(
       for (const t of [l.total, l.instance, l.localGroup, l.group]) t?.dispose();
       if (hooks.signal?.aborted && i < perEpoch - 1) {
         await sync();
+        trainMs += performance.now() - tEpoch;
         await save(epoch, step);
         lastGood = ckpt;
         log(`interrupted at step ${step} (epoch ${epoch}): checkpoint ${ckpt}; --resume continues`);
@@ -300,12 +320,18 @@ export async function trainMugs(
     if (interrupted) break;
     loader.setState({ seed: cfg.seed, epoch: epoch + 1, position: 0 }); // skip the unused tail
     await sync();
-    const { top1: t1, health } = await evaluate(epoch);
-    top1 = t1;
+    trainMs += performance.now() - tEpoch;
+    const b = epoch === cfg.epochs - 1 ? data.n : bankN;
+    const { top1: t1, health } = await evaluate(epoch, [b]);
+    top1 = t1.get(b)!;
     await save(epoch + 1, step);
     lastGood = ckpt;
-    log(`epoch ${epoch}: k-NN (k=20) top-1 ${top1.toFixed(2)}%, checkpoint ${ckpt}`);
-    onRecord({ kind: "epoch", epoch, step, knn_top1: top1, knn_train_images: data.n, ...health });
+    log(
+      `epoch ${epoch}: k-NN (k=20) top-1 ${top1.toFixed(2)}% (${b} training images; untrained ${
+        untrained.top1.get(b)!.toFixed(2)
+      }%), checkpoint ${ckpt}`,
+    );
+    onRecord({ kind: "epoch", epoch, step, knn_top1: top1, knn_train_images: b, ...health });
     log(`epoch ${epoch}: ${healthLine(health)}`);
     if (hooks.signal?.aborted && epoch < cfg.epochs - 1) {
       log(`interrupted after epoch ${epoch}: checkpoint ${ckpt}; --resume continues`);
@@ -317,7 +343,7 @@ export async function trainMugs(
     knn_top1: top1,
     knn_top1_raw_pixels: rawTop1,
     knn_top1_untrained: untrainedTop1,
-    images_per_s: images / ((performance.now() - tTrain) / 1000),
+    images_per_s: images / (trainMs / 1000),
     seconds,
     epochs: cfg.epochs,
     steps: step,
