@@ -11,8 +11,8 @@
  *
  * | field | ImageNet | here | why |
  * | --- | --- | --- | --- |
- * | epochs | 100–800 | 3 | time budget: the Mugs step runs ~7–15 images/s on llvmpipe |
- * | epochImages | all (1.28 M) | 768 | same budget: 3 x 768 images is ~2.5 min of steps at the 15 images/s target, ~4.5 min at the ~8 images/s measured on llvmpipe today; with the k-NN passes the default run then takes about 8 min (a fresh random sample of the 6 000 each epoch) |
+ * | epochs | 100–800 | 3 | time budget: the Mugs step runs ~11–20 images/s on llvmpipe (the VM's speed varies) |
+ * | epochImages | all (1.28 M) | 768 | same budget: 3 x 768 images is ~2–3.5 min of steps; with the k-NN passes (the untrained network, each epoch) the default run takes 4.5–6 min (a fresh random sample of the 6 000 each epoch) |
  * | batchSize | 1 024 (ViT-S runs) | 64 | a batch that fits llvmpipe's memory and still gives many steps |
  * | lr (base, x batch/256) | 0.0008 | 0.002 | only 36 steps: a peak of 5e-4 at batch 64 |
  * | warmupEpochs | 10 | 1 | a third of a 3-epoch run |
