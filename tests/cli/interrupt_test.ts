@@ -84,10 +84,14 @@ Deno.test({
     );
     const last = JSON.parse(text.trim().split("\n").pop()!);
     assertEquals([last.steps, last.interrupted], [10, false]);
-    // metrics.jsonl: each run's baseline read-out, its steps and the epoch record
-    const kinds = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n")
-      .map((l) => JSON.parse(l).kind);
-    assertEquals(kinds.filter((k) => k === "baseline").length, 2, "a baseline per run");
+    // metrics.jsonl: each run's baseline read-outs (raw pixels, the untrained network), its
+    // steps and the epoch record
+    const recs = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n")
+      .map((l) => JSON.parse(l));
+    const base = recs.filter((r) => r.kind === "baseline");
+    assertEquals(base.filter((r) => "knn_top1_raw_pixels" in r).length, 2, "raw pixels per run");
+    assert(base.some((r) => typeof r.knn_top1 === "number"), "an untrained read-out");
+    const kinds = recs.map((r) => r.kind);
     assert(kinds.includes("step") && kinds.includes("epoch"), `kinds ${kinds}`);
     await Deno.remove(dir, { recursive: true });
   },
