@@ -1,5 +1,5 @@
 /** Benchmark helpers: time a GPU closure to completion and print one JSON line per result. */
-import { init, sync } from "../lib/gpu/device.ts";
+import { init, runtime, sync } from "../lib/gpu/device.ts";
 
 /** One benchmark result line. */
 export interface BenchLine {
@@ -61,4 +61,28 @@ export async function timeStats(
 /** Round for display. */
 export function r3(x: number): number {
   return Math.round(x * 1000) / 1000;
+}
+
+/**
+ * GPU time per kernel of one run of `fn` (timestamp queries, each dispatch its own pass), one
+ * line per kernel, the `top` slowest, named `${prefix} kernel <name>`. Nothing when the
+ * adapter has no timestamp queries.
+ */
+export async function reportKernelTimes(prefix: string, fn: () => void, top = 12): Promise<void> {
+  const rt = runtime();
+  if (!rt.device.features.has("timestamp-query")) return;
+  rt.profile = true;
+  fn();
+  await sync();
+  const times = await rt.kernelTimes();
+  rt.profile = false;
+  const total = times.reduce((a, t) => a + t.ms, 0);
+  for (const t of times.slice(0, top)) {
+    report({
+      name: `${prefix} kernel ${t.name}`,
+      ms: r3(t.ms),
+      calls: t.calls,
+      share: r3(t.ms / total),
+    });
+  }
 }

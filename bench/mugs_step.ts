@@ -5,7 +5,7 @@
  * Prints images/s, then one line with the share of time per phase (measured in a separate
  * step run phase by phase, `MugsState.phases`, with a GPU sync after each).
  */
-import { runtime, sync } from "../lib/gpu/device.ts";
+import { sync } from "../lib/gpu/device.ts";
 import { MugsNet } from "../lib/mugs/model.ts";
 import { MugsState } from "../lib/mugs/step.ts";
 import { vitConfig } from "../lib/nn/vit.ts";
@@ -13,7 +13,7 @@ import { AdamW, paramGroups } from "../lib/optim/adamw.ts";
 import { MultiCrop, multiCropConfig } from "../lib/augment/multicrop.ts";
 import { rand } from "../lib/tensor/tensor.ts";
 import { tidy, tidyAsync } from "../lib/tensor/scope.ts";
-import { r3, report } from "./harness.ts";
+import { r3, report, reportKernelTimes } from "./harness.ts";
 
 /** Run the Mugs step benchmark. */
 export async function benchMugsStep(steps = 4): Promise<void> {
@@ -83,21 +83,5 @@ export async function benchMugsStep(steps = 4): Promise<void> {
   const shares: Record<string, number> = {};
   for (const [k, v] of Object.entries(phases)) shares[k] = r3(v / sum);
   report({ name: "mugs step phase shares", ...shares, ms: r3(sum) });
-  // GPU time per kernel (timestamp queries) when the adapter supports them
-  const rt = runtime();
-  if (!rt.device.features.has("timestamp-query")) return;
-  rt.profile = true;
-  tidy(() => void state.step(images, 100, sched));
-  await sync();
-  const times = await rt.kernelTimes();
-  rt.profile = false;
-  const total = times.reduce((a, t) => a + t.ms, 0);
-  for (const t of times.slice(0, 16)) {
-    report({
-      name: `mugs step kernel ${t.name}`,
-      ms: r3(t.ms),
-      calls: t.calls,
-      share: r3(t.ms / total),
-    });
-  }
+  await reportKernelTimes("mugs step", () => tidy(() => void state.step(images, 100, sched)), 16);
 }

@@ -8,7 +8,7 @@ import { ViT, vitConfig } from "../lib/nn/vit.ts";
 import { AdamW, paramGroups } from "../lib/optim/adamw.ts";
 import { randn } from "../lib/tensor/tensor.ts";
 import { tidy } from "../lib/tensor/scope.ts";
-import { r3, report } from "./harness.ts";
+import { r3, report, reportKernelTimes } from "./harness.ts";
 
 /** Run the ViT training-step benchmark. */
 export async function benchTrainStep(steps = 8, profile = true): Promise<void> {
@@ -46,21 +46,5 @@ export async function benchTrainStep(steps = 8, profile = true): Promise<void> {
     dispatches_per_step: Math.round(dispatches),
     bind_group_hit_rate: r3((gpuStats().bindGroupHits - h0) / (dispatches * steps)),
   });
-  if (profile && runtime().device.features.has("timestamp-query")) {
-    const rt = runtime();
-    rt.profile = true;
-    step();
-    await sync();
-    const times = await rt.kernelTimes();
-    rt.profile = false;
-    const total = times.reduce((a, t) => a + t.ms, 0);
-    for (const t of times.slice(0, 12)) {
-      report({
-        name: `vit train step kernel ${t.name}`,
-        ms: r3(t.ms),
-        calls: t.calls,
-        share: r3(t.ms / total),
-      });
-    }
-  }
+  if (profile) await reportKernelTimes("vit train step", step);
 }
