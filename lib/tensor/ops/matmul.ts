@@ -671,22 +671,21 @@ export function mlp(
   }
   const inputs = [x, w1, ...(b1 ? [b1] : []), w2, ...(b2 ? [b2] : [])];
   const h = Tensor.empty([R, H], "f32", "mlp");
-  if (!gradEnabled() || !inputs.some((t) => t.requiresGrad)) {
-    // nothing will back-propagate (a teacher, an evaluation): no pre-activation to keep
-    windowMatmul(x, w1, h, R, H, I, false, true, { bias: b1 ?? undefined, gelu: "inference" });
-    const y = Tensor.empty([R, O], "f32", "mlp");
-    windowMatmul(h, w2, y, R, O, H, false, true, { bias: b2 ?? undefined });
-    h.dispose();
-    return y;
-  }
-  const pre = Tensor.empty([R, H], "f32", "mlp"); // fc1's output before the GELU
+  // fc1's output before the GELU, kept only when a backward will need it (not for a teacher
+  // or an evaluation)
+  const keep = gradEnabled() && inputs.some((t) => t.requiresGrad);
+  const pre = keep ? Tensor.empty([R, H], "f32", "mlp") : null;
   windowMatmul(x, w1, h, R, H, I, false, true, {
     bias: b1 ?? undefined,
-    gelu: "forward",
-    aux: pre,
+    gelu: pre ? "forward" : "inference",
+    aux: pre ?? undefined,
   });
   const y = Tensor.empty([R, O], "f32", "mlp");
   windowMatmul(h, w2, y, R, O, H, false, true, { bias: b2 ?? undefined });
+  if (!pre) {
+    h.dispose();
+    return y;
+  }
   record(y, "mlp", inputs, (g) => {
     const [dw2, db2] = linearGrads(g, h, w2.requiresGrad, Boolean(b2?.requiresGrad));
     let dx: Tensor | null = null;
