@@ -343,7 +343,8 @@ export async function trainMugs(
     knn_top1: top1,
     knn_top1_raw_pixels: rawTop1,
     knn_top1_untrained: untrainedTop1,
-    images_per_s: images / (trainMs / 1000),
+    // 0 when no step ran (a finished run resumed), as before: never 0 / 0
+    images_per_s: trainMs > 0 ? images / (trainMs / 1000) : 0,
     seconds,
     epochs: cfg.epochs,
     steps: step,
