@@ -27,6 +27,7 @@ import {
   TrainConfigObject,
 } from "../mugs/config.ts";
 import { type ArgvOptions, readArgv } from "./flags.ts";
+import { DATA_LAYOUTS } from "./data.ts";
 
 type Kind =
   | { type: "int" | "number" | "string" | "boolean" }
@@ -192,7 +193,7 @@ export function trainHelp(): string {
     const what = o.length
       ? o.map(([k, v]) => `--${kebab(k)} ${formatValue(v)}`).join(" ")
       : "the defaults (all three losses)";
-    return `  ${p.padEnd(5)}  ${what}`;
+    return `  ${p.padEnd(6)}  ${what}`;
   });
   return [
     "Usage: deno task train [options]",
@@ -210,7 +211,11 @@ export function trainHelp(): string {
     "",
     "Examples:",
     "  deno task train --epochs 5 --out runs/a",
-    "  deno task train --preset dino --data /usr/share/fashion-mnist --vit vit_mini_28",
+    "  deno task train --preset dino --data fashion-mnist --vit vit_mini_28   # Debian's files",
+    "  deno task train --data photos/ --epochs 3   # photos/<class>/*.jpg, or photos/train + photos/val",
+    "",
+    "--data reads:",
+    ...DATA_LAYOUTS.map((l) => `  ${l}`),
     "  deno task train --weights instance=1,localGroup=0,group=1   # ablation",
   ].join("\n");
 }

@@ -19,7 +19,7 @@
 import { z } from "npm:zod@4.6.7";
 import { dirname } from "node:path";
 import { parseFlags, runMain } from "./flags.ts";
-import { loadData } from "./data.ts";
+import { dataLayout, loadData } from "./data.ts";
 import { checkFits, loadBackbone } from "../eval/backbone.ts";
 import { extractFeatures, rawPixelFeatures } from "../eval/features.ts";
 import { knnClassify } from "../eval/knn.ts";
@@ -64,7 +64,9 @@ export const EvalOptions = z.strictObject({
   checkpoint: z.string().min(1).describe(
     "training output folder, its checkpoint/ folder, or a ViT .safetensors file",
   ),
-  data: z.string().min(1).default("embedded").describe('"embedded", an IDX or CIFAR-10 folder'),
+  data: z.string().min(1).default("embedded").describe(
+    '"embedded", "fashion-mnist" (Debian\'s files), an IDX, CIFAR-10 or image folder',
+  ),
   out: z.string().min(1).optional().describe(
     "output folder [default: <run folder>/eval, or eval/ next to a weight file]",
   ),
@@ -121,9 +123,14 @@ export async function runEval(
   const t0 = performance.now();
   const all = !READOUTS.some((r) => o[r]);
   const want = (r: (typeof READOUTS)[number]) => all || o[r];
-  const { train, test, preset } = await loadData(o.data);
+  const layout = await dataLayout(o.data); // a bad --data fails before the GPU starts
   await init();
   const bb = await loadBackbone(o.checkpoint, { network: o.network });
+  // an image folder is read at the model's image size and channel count
+  const { train, test, preset } = await loadData(layout, {
+    imageSize: bb.vit.config.imgSize,
+    channels: bb.vit.config.inChans === 1 ? 1 : 3,
+  });
   checkFits(bb.vit, train, `--checkpoint ${o.checkpoint}`, `--data ${o.data}`);
   const runDir = bb.network ? dirname(dirname(bb.source)) : dirname(o.checkpoint);
   const out = o.out ?? (bb.network ? `${runDir}/eval` : `${dirname(o.checkpoint)}/eval`);

@@ -7,7 +7,7 @@
  */
 import { z } from "npm:zod@4.6.7";
 import { parseFlags, runMain } from "./flags.ts";
-import { loadData } from "./data.ts";
+import { dataLayout, loadData } from "./data.ts";
 import { checkFits, loadBackbone } from "../eval/backbone.ts";
 import { extractFeatures } from "../eval/features.ts";
 import { writeNpy } from "../io/npy.ts";
@@ -26,7 +26,9 @@ export const FeaturesOptions = z.strictObject({
   checkpoint: z.string().min(1).describe(
     "training output folder, its checkpoint/ folder, or a ViT .safetensors file",
   ),
-  data: z.string().min(1).default("embedded").describe('"embedded", an IDX or CIFAR-10 folder'),
+  data: z.string().min(1).default("embedded").describe(
+    '"embedded", "fashion-mnist" (Debian\'s files), an IDX, CIFAR-10 or image folder',
+  ),
   split: z.enum(["train", "test"]).default("train").describe("which split to export"),
   out: z.string().min(1).regex(/\.npy$/, "must end in .npy").describe("output .npy file"),
   network: z.enum(["teacher", "student"]).optional().describe(
@@ -52,10 +54,15 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const o = args.values;
-  const { train, test, preset } = await loadData(o.data);
-  const ds = o.split === "train" ? train : test;
+  const layout = await dataLayout(o.data); // a bad --data fails before the GPU starts
   await init();
   const bb = await loadBackbone(o.checkpoint, { network: o.network });
+  // an image folder is read at the model's image size and channel count
+  const { train, test, preset } = await loadData(layout, {
+    imageSize: bb.vit.config.imgSize,
+    channels: bb.vit.config.inChans === 1 ? 1 : 3,
+  });
+  const ds = o.split === "train" ? train : test;
   checkFits(bb.vit, ds, `--checkpoint ${o.checkpoint}`, `--data ${o.data}`);
   const crops = multiCropConfig("mugs", preset);
   const feats = await extractFeatures(bb.vit, ds, {

@@ -73,7 +73,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const c = args.config;
-  const { train, test, preset } = await loadData(c.data);
+  // image folders are resized to the ViT's image size; the other layouts keep theirs
+  const { train, test, preset } = await loadData(c.data, { imageSize: vitConfig(c.vit).imgSize });
   const cfg = trainerConfig(c, train, preset); // all validation before the GPU starts
   const info = await init();
   console.log(

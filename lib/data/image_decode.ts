@@ -33,6 +33,12 @@ export interface DecodeOptions {
   channels?: 1 | 3;
   /** Resize to `[height, width]` (Pillow bilinear); absent: keep the file's size. */
   size?: [number, number];
+  /**
+   * With `size`: "stretch" (default) resizes the whole image to `size`, as torchvision's
+   * `Resize((h, w))`; "center-crop" first cuts the largest centred region of `size`'s aspect
+   * ratio (offset rounded down), so nothing is distorted, as `Resize(s)` + `CenterCrop(s)`.
+   */
+  fit?: "stretch" | "center-crop";
 }
 
 /**
@@ -72,6 +78,49 @@ export function checkDecodeOptions(opts: DecodeOptions, what = "image options"):
       );
     }
   }
+  if (opts.fit !== undefined && opts.fit !== "stretch" && opts.fit !== "center-crop") {
+    throw new Error(`${what}: fit must be "stretch" or "center-crop", got ${String(opts.fit)}`);
+  }
+}
+
+/**
+ * The centred `[top, left, height, width]` region of a `height x width` image with the aspect
+ * ratio of `size` (the largest such region; the offset rounded down).
+ *
+ * @example
+ * ```ts
+ * centerRegion(40, 60, [28, 28]); // [0, 10, 40, 40]
+ * ```
+ */
+export function centerRegion(
+  height: number,
+  width: number,
+  size: [number, number],
+): [number, number, number, number] {
+  const [sh, sw] = size;
+  let h = height;
+  let w = width;
+  if (width * sh > height * sw) w = Math.max(1, Math.round((height * sw) / sh));
+  else h = Math.max(1, Math.round((width * sh) / sw));
+  return [Math.floor((height - h) / 2), Math.floor((width - w) / 2), h, w];
+}
+
+function cropChw(
+  src: Uint8Array,
+  channels: number,
+  height: number,
+  width: number,
+  [top, left, h, w]: [number, number, number, number],
+): Uint8Array {
+  if (h === height && w === width) return src;
+  const out = new Uint8Array(channels * h * w);
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < h; y++) {
+      const from = c * height * width + (top + y) * width + left;
+      out.set(src.subarray(from, from + w), (c * h + y) * w);
+    }
+  }
+  return out;
 }
 
 /** RGBA pixels, row-major. */
@@ -302,8 +351,14 @@ export function decodeImage(
   );
   if (!opts.size) return { data: chw, channels, height: rgba.height, width: rgba.width };
   const [h, w] = opts.size;
+  let [src, sh, sw] = [chw, rgba.height, rgba.width];
+  if (opts.fit === "center-crop") {
+    const r = centerRegion(sh, sw, opts.size);
+    src = cropChw(chw, channels, sh, sw, r);
+    [sh, sw] = [r[2], r[3]];
+  }
   return {
-    data: resizeBilinear(chw, channels, rgba.height, rgba.width, h, w),
+    data: resizeBilinear(src, channels, sh, sw, h, w),
     channels,
     height: h,
     width: w,

@@ -14,7 +14,7 @@
  * `gather(indices)` decodes a batch on demand (the loader prefetches the next batch while
  * the current one is on the GPU); `load()` decodes everything into a `Dataset`.
  */
-import { type Dataset } from "./dataset.ts";
+import { checkDataset, type Dataset } from "./dataset.ts";
 import { DecodePool, defaultWorkers } from "./decode_pool.ts";
 import { checkDecodeOptions, type DecodedImage } from "./image_decode.ts";
 
@@ -309,4 +309,179 @@ export async function imageFolder(root: string, opts: ImageFolderOptions = {}): 
   } finally {
     folder.close();
   }
+}
+
+/**
+ * Options of `readImageFolder`.
+ *
+ * @example
+ * ```ts
+ * const opts: ReadImageFolderOptions = { size: 28, channels: "auto", fit: "center-crop" };
+ * ```
+ */
+export interface ReadImageFolderOptions {
+  /** Every image is resized to `size x size` or `[height, width]` (Pillow bilinear). */
+  size: number | [number, number];
+  /**
+   * 1, 3, or "auto" (default): 1 when every pixel of every readable image has R = G = B
+   * (grey files, PNG or JPEG; the values are then exactly Pillow's `convert("L")`), else 3.
+   */
+  channels?: 1 | 3 | "auto";
+  /** "stretch" (default, torchvision `Resize((h, w))`) or "center-crop" (see `DecodeOptions`). */
+  fit?: "stretch" | "center-crop";
+  /** Class names to label with (e.g. the train split's, for a val split); default: the folders. */
+  classes?: string[];
+  /** Decode workers (default: CPU count - 1, at least 1); 0 decodes on the calling thread. */
+  workers?: number;
+}
+
+/**
+ * What `readImageFolder` read: the dataset, and the files it skipped.
+ *
+ * @example
+ * ```ts
+ * const { dataset, skipped, ignored }: ImageFolderRead = await readImageFolder("photos", { size: 28 });
+ * ```
+ */
+export interface ImageFolderRead {
+  dataset: Dataset;
+  /** Image files that could not be read or decoded, with the decoder's reason. */
+  skipped: { path: string; reason: string }[];
+  /** Image files directly under root (not in a class folder), left out. */
+  ignored: number;
+}
+
+/** Decode `paths`; files that fail are returned in `failed` instead of failing the rest. */
+async function decodeTolerant(
+  pool: DecodePool,
+  paths: string[],
+  opts: { channels: 1 | 3; size: [number, number]; fit: "stretch" | "center-crop" },
+): Promise<{ images: (DecodedImage | null)[]; failed: { path: string; reason: string }[] }> {
+  const images: (DecodedImage | null)[] = [];
+  const failed: { path: string; reason: string }[] = [];
+  const CHUNK = 512;
+  for (let s = 0; s < paths.length; s += CHUNK) {
+    const part = paths.slice(s, s + CHUNK);
+    try {
+      images.push(...await pool.decodeMany(part, opts));
+    } catch {
+      // one bad file fails its chunk: decode the chunk file by file to find which
+      for (const p of part) {
+        try {
+          images.push(await pool.decode(p, opts));
+        } catch (e) {
+          images.push(null);
+          failed.push({ path: p, reason: (e as Error).message });
+        }
+      }
+    }
+  }
+  return { images, failed };
+}
+
+/**
+ * Read an image folder of torchvision `ImageFolder` layout (`root/<class>/**\/<image>`, classes
+ * = the sub-folder names sorted, label k = the k-th) into memory at one size, for training and
+ * evaluation on whole folders. Unlike `ImageFolder.open` it does not stop at an unreadable
+ * file: a corrupt, truncated or non-image file with an image extension is skipped and reported
+ * in `skipped` (a long preprocessing should not die on one bad file of thousands, and nothing
+ * is dropped silently: the caller prints the count). A folder where nothing is readable, or with
+ * no class folder, is an error naming it. Images directly under `root` are not in a class: they
+ * are left out and counted in `ignored`.
+ *
+ * @example
+ * ```ts
+ * const { dataset, skipped } = await readImageFolder("photos/train", { size: 28, channels: "auto" });
+ * ```
+ */
+export async function readImageFolder(
+  root: string,
+  opts: ReadImageFolderOptions,
+): Promise<ImageFolderRead> {
+  const size = sizeOf(opts.size)!;
+  const fit = opts.fit ?? "stretch";
+  const want = opts.channels ?? "auto";
+  if (want !== "auto") checkDecodeOptions({ channels: want, size, fit }, `image folder ${root}`);
+  else checkDecodeOptions({ size, fit }, `image folder ${root}`);
+  const base = root.replace(/(.)\/+$/, "$1");
+  const st = await statOf(base);
+  if (!st?.isDirectory) {
+    throw new Error(
+      `image folder ${base} ${st ? "is not a directory" : "does not exist"} ` +
+        `(expected root/<class>/<image>.png|jpg|jpeg)`,
+    );
+  }
+  const { dirs, files } = await entries(base);
+  const classes = opts.classes ? [...opts.classes] : [...dirs];
+  const paths: string[] = [];
+  const labels: number[] = [];
+  for (const d of dirs) {
+    const k = classes.indexOf(d);
+    if (k < 0) {
+      throw new Error(
+        `image folder ${base}: class folder '${d}' is not one of the ${classes.length} classes ` +
+          `of the training split (${classes.slice(0, 10).join(", ")}${
+            classes.length > 10 ? ", ..." : ""
+          })`,
+      );
+    }
+    const imgs = await walk(`${base}/${d}`);
+    if (!imgs.length) {
+      throw new Error(
+        `image folder ${base}: class folder ${base}/${d} holds no image ` +
+          `(expected ${IMAGE_EXTENSIONS.join(", ")} files)`,
+      );
+    }
+    for (const p of imgs) {
+      paths.push(p);
+      labels.push(k);
+    }
+  }
+  const ignored = files.filter(isImage).length;
+  if (!paths.length) {
+    throw new Error(
+      `image folder ${base}: no class folder with ${IMAGE_EXTENSIONS.join(", ")} files ` +
+        `(expected ${base}/<class>/<image>${
+          ignored ? `; ${ignored} images lie directly in it` : ""
+        })`,
+    );
+  }
+  const pool = new DecodePool(opts.workers ?? defaultWorkers());
+  let decoded: Awaited<ReturnType<typeof decodeTolerant>>;
+  try {
+    decoded = await decodeTolerant(pool, paths, { channels: want === 1 ? 1 : 3, size, fit });
+  } finally {
+    pool.close();
+  }
+  const keep = decoded.images.flatMap((img, i) => (img ? [i] : []));
+  if (!keep.length) {
+    throw new Error(
+      `image folder ${base}: none of its ${paths.length} image files could be read ` +
+        `(first: ${decoded.failed[0].reason})`,
+    );
+  }
+  const [h, w] = size;
+  let channels: 1 | 3 = want === 1 ? 1 : 3;
+  if (want === "auto") {
+    const grey = keep.every((i) => {
+      const d = decoded.images[i]!.data;
+      const hw = h * w;
+      for (let j = 0; j < hw; j++) if (d[j] !== d[hw + j] || d[j] !== d[2 * hw + j]) return false;
+      return true;
+    });
+    if (grey) channels = 1;
+  }
+  const per = channels * h * w;
+  const images = new Uint8Array(keep.length * per);
+  keep.forEach((i, j) => images.set(decoded.images[i]!.data.subarray(0, per), j * per));
+  const dataset = checkDataset({
+    images,
+    labels: Int32Array.from(keep, (i) => labels[i]),
+    n: keep.length,
+    channels,
+    height: h,
+    width: w,
+    classes,
+  }, `image folder ${base}`);
+  return { dataset, skipped: decoded.failed, ignored };
 }
