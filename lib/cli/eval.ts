@@ -70,6 +70,9 @@ export const EvalOptions = z.strictObject({
   out: z.string().min(1).optional().describe(
     "output folder [default: <run folder>/eval, or eval/ next to a weight file]",
   ),
+  numHeads: z.number().int().min(1).optional().describe(
+    "attention heads of a .safetensors file that does not record them (e.g. 6 for ViT-S/16)",
+  ),
   network: z.enum(["teacher", "student"]).optional().describe(
     "network of a training checkpoint [default: the one the run evaluated, usually the teacher]",
   ),
@@ -125,7 +128,7 @@ export async function runEval(
   const want = (r: (typeof READOUTS)[number]) => all || o[r];
   const layout = await dataLayout(o.data); // a bad --data fails before the GPU starts
   await init();
-  const bb = await loadBackbone(o.checkpoint, { network: o.network });
+  const bb = await loadBackbone(o.checkpoint, { network: o.network, numHeads: o.numHeads });
   // an image folder is read at the model's image size and channel count
   const { train, test, preset } = await loadData(layout, {
     imageSize: bb.vit.config.imgSize,

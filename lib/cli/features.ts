@@ -31,6 +31,9 @@ export const FeaturesOptions = z.strictObject({
   ),
   split: z.enum(["train", "test"]).default("train").describe("which split to export"),
   out: z.string().min(1).regex(/\.npy$/, "must end in .npy").describe("output .npy file"),
+  numHeads: z.number().int().min(1).optional().describe(
+    "attention heads of a .safetensors file that does not record them (e.g. 6 for ViT-S/16)",
+  ),
   network: z.enum(["teacher", "student"]).optional().describe(
     "network of a training checkpoint [default: what the run evaluated, usually the teacher]",
   ),
@@ -56,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   const o = args.values;
   const layout = await dataLayout(o.data); // a bad --data fails before the GPU starts
   await init();
-  const bb = await loadBackbone(o.checkpoint, { network: o.network });
+  const bb = await loadBackbone(o.checkpoint, { network: o.network, numHeads: o.numHeads });
   // an image folder is read at the model's image size and channel count
   const { train, test, preset } = await loadData(layout, {
     imageSize: bb.vit.config.imgSize,

@@ -33,7 +33,8 @@ export interface LoadedBackbone {
 /**
  * Load a backbone from a training checkpoint folder / `checkpoint.json`, or a ViT weight file.
  * `network` picks the teacher (default, or what the run evaluated, e.g. the student for SwAV)
- * or the student of a checkpoint.
+ * or the student of a checkpoint; `numHeads` is the head count of a weight file that does not
+ * record it (`ViT.load` refuses to guess it).
  *
  * @example
  * ```ts
@@ -42,7 +43,7 @@ export interface LoadedBackbone {
  */
 export async function loadBackbone(
   path: string,
-  opts: { network?: Network } = {},
+  opts: { network?: Network; numHeads?: number } = {},
 ): Promise<LoadedBackbone> {
   let stat: Deno.FileInfo;
   try {
@@ -53,7 +54,8 @@ export async function loadBackbone(
     );
   }
   if (stat.isFile && path.endsWith(".safetensors") && !path.endsWith("checkpoint.safetensors")) {
-    return { vit: await ViT.load(path), source: path };
+    const o = opts.numHeads === undefined ? {} : { numHeads: opts.numHeads };
+    return { vit: await ViT.load(path, o), source: path };
   }
   // a run's output folder holds checkpoint/; accept either
   let dir = path;

@@ -17,6 +17,7 @@ import { patchify } from "../tensor/ops/patches.ts";
 import { bicubicResize } from "../tensor/ops/resize.ts";
 import { readSafetensors, type SafeFile } from "../io/safetensors.ts";
 import { saveModule } from "../io/weights.ts";
+import { z } from "npm:zod@4.6.7";
 
 /** ViT hyper-parameters (timm/DINO names in camelCase). */
 export interface ViTConfig {
@@ -211,22 +212,20 @@ export class ViT extends Module {
   }
 
   /**
-   * Build a ViT from a safetensors file alone (path or URL). Files written by this kit carry
-   * their configuration; for DINO/Mugs/timm files the shapes are read off the tensors
-   * (patch size, channels, width, depth, grid) and the head count defaults to width / 64
-   * (true of ViT-T/S/B), or give it in `overrides`.
+   * Build a ViT from a safetensors file (path or URL): the tensors give its shape, and
+   * `__metadata__.config` (validated; the kit's names or the official/timm constructor names
+   * `img_size`, `patch_size`, `in_chans`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`,
+   * `qkv_bias`) its head count. A file without a head count (a plain PyTorch export) needs
+   * `options.numHeads`: it is refused, not guessed. `options` override the file's values.
    *
    * @example
    * ```ts
-   * const vit = await ViT.load("https://example.org/dino_deitsmall16.safetensors");
+   * const vit = await ViT.load("dino_deitsmall16.safetensors", { numHeads: 6 });
    * ```
    */
-  static async load(pathOrUrl: string | URL, overrides: Partial<ViTConfig> = {}): Promise<ViT> {
+  static async load(pathOrUrl: string | URL, options: Partial<ViTConfig> = {}): Promise<ViT> {
     const file = await readSafetensors(pathOrUrl);
-    const vit = new ViT({
-      ...configFromFile(file, String(pathOrUrl), overrides.numHeads),
-      ...overrides,
-    });
+    const vit = new ViT(configFromFile(file, String(pathOrUrl), options));
     // a classification head (timm `head.*`) is not part of the backbone; anything else must match
     const tensors = new Map([...file.tensors].filter(([name]) => !name.startsWith("head.")));
     vit.loadStateDict(tensors, { source: String(pathOrUrl) });
@@ -312,15 +311,152 @@ export class ViT extends Module {
   }
 }
 
-/** The ViT configuration stored in (or implied by) a weight file. */
-export function configFromFile(file: SafeFile, source: string, numHeads?: number): ViTConfig {
-  if (file.metadata.config) {
-    try {
-      return { ...DEFAULTS, ...JSON.parse(file.metadata.config) } as ViTConfig;
-    } catch (e) {
-      throw new Error(`${source}: __metadata__.config is not valid JSON (${(e as Error).message})`);
-    }
+/** A positive integer. */
+const posInt = z.number().int().positive();
+
+/** `__metadata__.config` with the kit's names (what `ViT.save` writes); each field optional. */
+const KitConfig = z.strictObject({
+  imgSize: posInt,
+  patchSize: posInt,
+  inChans: posInt,
+  embedDim: posInt,
+  depth: posInt,
+  numHeads: posInt,
+  mlpRatio: z.number().positive(),
+  qkvBias: z.boolean(),
+  dropPathRate: z.number().min(0).max(1),
+  eps: z.number().positive(),
+}).partial();
+
+/**
+ * `__metadata__.config` with the constructor names of the official DINO/Mugs
+ * `VisionTransformer` and timm (`img_size`, `patch_size`, `in_chans`, `embed_dim`, `depth`,
+ * `num_heads`, `mlp_ratio`, `qkv_bias`); fields that do not change the backbone's features
+ * (`num_classes`, dropout rates, `global_pool`, names) are accepted and ignored.
+ */
+const OfficialConfig = z.strictObject({
+  img_size: z.union([posInt, z.tuple([posInt, posInt])]),
+  patch_size: posInt,
+  in_chans: posInt,
+  embed_dim: posInt,
+  depth: posInt,
+  num_heads: posInt,
+  mlp_ratio: z.number().positive(),
+  qkv_bias: z.boolean(),
+  drop_path_rate: z.number().min(0).max(1),
+  eps: z.number().positive(),
+  // ignored: the classifier, dropout and pooling do not change the backbone's features
+  num_classes: z.number().int().min(0),
+  drop_rate: z.number().min(0).max(1),
+  attn_drop_rate: z.number().min(0).max(1),
+  global_pool: z.string(),
+  architecture: z.string(),
+  model: z.string(),
+}).partial();
+
+/**
+ * A safetensors file's `__metadata__` as `ViT.load` reads it: strings, `config` (when present)
+ * a JSON object of ViT hyper-parameters in the kit's or the official names.
+ */
+const WeightMetadata = z.record(z.string(), z.string()).and(
+  z.object({ config: z.string().optional() }),
+);
+
+function zodMessage(e: z.ZodError, where: string): string {
+  return e.issues.map((i) => {
+    const path = i.path.length ? `.${i.path.join(".")}` : "";
+    return `${where}${path}: ${i.message}`;
+  }).join("; ");
+}
+
+/**
+ * The configuration in a weight file's `__metadata__.config`, mapped to the kit's names; `{}`
+ * without one. Both the kit's names (`embedDim`, `numHeads`, …) and the official/timm
+ * constructor names (`embed_dim`, `num_heads`, …) are read; a mix, an unknown field or a bad
+ * value is an error naming it.
+ *
+ * @example
+ * ```ts
+ * const c = metadataConfig({ config: '{"embed_dim": 64, "num_heads": 4}' }, "vit.safetensors");
+ * c.numHeads; // 4
+ * ```
+ */
+export function metadataConfig(
+  metadata: Record<string, string>,
+  source: string,
+): Partial<ViTConfig> {
+  const meta = WeightMetadata.safeParse(metadata);
+  if (!meta.success) throw new Error(`${source}: ${zodMessage(meta.error, "__metadata__")}`);
+  const text = meta.data.config;
+  if (text === undefined) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${source}: __metadata__.config is not valid JSON (${(e as Error).message})`);
   }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new Error(
+      `${source}: __metadata__.config must be a JSON object, got ${text.slice(0, 80)}`,
+    );
+  }
+  // `depth` and `eps` are spelled the same in both sets
+  const keys = Object.keys(raw);
+  const kitOnly = keys.filter((k) => k in KitConfig.shape && !(k in OfficialConfig.shape));
+  const officialOnly = keys.filter((k) => k in OfficialConfig.shape && !(k in KitConfig.shape));
+  const official = officialOnly.length > 0;
+  if (official && kitOnly.length) {
+    throw new Error(
+      `${source}: __metadata__.config mixes the kit's names (${kitOnly.join(", ")}) with ` +
+        `the official ones (${officialOnly.join(", ")}); use one set`,
+    );
+  }
+  if (!official) {
+    const r = KitConfig.safeParse(raw);
+    if (!r.success) {
+      throw new Error(
+        `${source}: ${zodMessage(r.error, "__metadata__.config")} (the kit's names are ${
+          Object.keys(KitConfig.shape).join(", ")
+        }; the official ones ${Object.keys(OfficialConfig.shape).slice(0, 10).join(", ")})`,
+      );
+    }
+    return r.data;
+  }
+  const r = OfficialConfig.safeParse(raw);
+  if (!r.success) {
+    throw new Error(
+      `${source}: ${zodMessage(r.error, "__metadata__.config")} (the official names are ${
+        Object.keys(OfficialConfig.shape).join(", ")
+      })`,
+    );
+  }
+  const o = r.data;
+  let imgSize: number | undefined;
+  if (Array.isArray(o.img_size)) {
+    if (o.img_size[0] !== o.img_size[1]) {
+      throw new Error(
+        `${source}: __metadata__.config.img_size [${o.img_size}] is not square; the kit's ViT takes square images`,
+      );
+    }
+    imgSize = o.img_size[0];
+  } else imgSize = o.img_size;
+  const out: Partial<ViTConfig> = {
+    imgSize,
+    patchSize: o.patch_size,
+    inChans: o.in_chans,
+    embedDim: o.embed_dim,
+    depth: o.depth,
+    numHeads: o.num_heads,
+    mlpRatio: o.mlp_ratio,
+    qkvBias: o.qkv_bias,
+    dropPathRate: o.drop_path_rate,
+    eps: o.eps,
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
+}
+
+/** What the tensors of a DINO/Mugs/timm ViT file say about its configuration (no heads). */
+function configFromShapes(file: SafeFile, source: string): Omit<ViTConfig, "numHeads"> {
   const need = (name: string) => {
     const t = file.tensors.get(name);
     if (!t) throw new Error(`${source}: no tensor '${name}', so this is not a ViT weight file`);
@@ -338,9 +474,6 @@ export function configFromFile(file: SafeFile, source: string, numHeads?: number
     throw new Error(`${source}: no 'blocks.0.attn.qkv.weight', so this is not a ViT weight file`);
   }
   const hidden = need("blocks.0.mlp.fc1.weight")[0];
-  if (numHeads === undefined && D % 64) {
-    throw new Error(`${source}: width ${D} is not a multiple of 64; give numHeads explicitly`);
-  }
   return {
     ...DEFAULTS,
     imgSize: grid * p,
@@ -348,8 +481,74 @@ export function configFromFile(file: SafeFile, source: string, numHeads?: number
     inChans: C,
     embedDim: D,
     depth,
-    numHeads: numHeads ?? D / 64,
     mlpRatio: hidden / D,
     qkvBias: file.tensors.has("blocks.0.attn.qkv.bias"),
   };
+}
+
+/**
+ * The ViT configuration of a weight file: the tensors' shapes give the patch size, channels,
+ * width, depth, grid, MLP ratio and qkv bias; `__metadata__.config` (kit or official names)
+ * must agree with them and gives the head count; `overrides` (e.g. `{ numHeads: 6 }`) win. The
+ * head count cannot be read off the tensors (qkv is [3D, D] for any count), so without it in
+ * the file or in `overrides` this refuses, saying how to pass it, rather than guess.
+ *
+ * @example
+ * ```ts
+ * const cfg = configFromFile(await readSafetensors("dino_deitsmall16.safetensors"), "dino", { numHeads: 6 });
+ * ```
+ */
+export function configFromFile(
+  file: SafeFile,
+  source: string,
+  overrides: Partial<ViTConfig> = {},
+): ViTConfig {
+  const meta = metadataConfig(file.metadata, source);
+  const shapes = configFromShapes(file, source);
+  const fromShapes: (keyof Omit<ViTConfig, "numHeads">)[] = [
+    "patchSize",
+    "inChans",
+    "embedDim",
+    "depth",
+    "mlpRatio",
+    "qkvBias",
+  ];
+  for (const k of fromShapes) {
+    // fc1 has int(dim * mlp_ratio) rows (PyTorch), so a ratio agrees when it gives that width
+    const same = k === "mlpRatio"
+      ? Math.trunc(shapes.embedDim * (meta.mlpRatio ?? 0) + 1e-9) ===
+        Math.round(shapes.embedDim * shapes.mlpRatio)
+      : meta[k] === shapes[k];
+    if (meta[k] !== undefined && !same) {
+      throw new Error(
+        `${source}: __metadata__.config says ${k} ${meta[k]} but the tensors have ${shapes[k]}`,
+      );
+    }
+  }
+  // the stored grid is the training size; a different img_size in the metadata cannot load
+  if (meta.imgSize !== undefined && meta.imgSize !== shapes.imgSize) {
+    throw new Error(
+      `${source}: __metadata__.config says imgSize ${meta.imgSize} but pos_embed holds a ` +
+        `${shapes.imgSize / shapes.patchSize}x${
+          shapes.imgSize / shapes.patchSize
+        } grid of ${shapes.patchSize}-px patches (${shapes.imgSize} px)`,
+    );
+  }
+  const numHeads = overrides.numHeads ?? meta.numHeads;
+  if (numHeads === undefined) {
+    throw new Error(
+      `${source}: the attention head count is not in the file (no num_heads / numHeads in ` +
+        `__metadata__.config) and cannot be read off the tensors (qkv is [3D, D] for any ` +
+        `count), so it is not guessed; pass it: ViT.load(path, { numHeads: N }) (` +
+        `deno task eval / features: --num-heads N). DINO/Mugs and timm use 3 heads for ` +
+        `ViT-T, 6 for ViT-S, 12 for ViT-B (width ${shapes.embedDim} here)`,
+    );
+  }
+  const cfg: ViTConfig = { ...shapes, ...meta, mlpRatio: shapes.mlpRatio, ...overrides, numHeads };
+  if (!Number.isInteger(numHeads) || numHeads < 1 || cfg.embedDim % numHeads) {
+    throw new Error(
+      `${source}: numHeads ${numHeads} does not divide the width ${cfg.embedDim}`,
+    );
+  }
+  return cfg;
 }
