@@ -4,6 +4,11 @@
  * (each through the final norm), concatenated, and with `avgPool` the mean patch token of the
  * last block appended. The default (1 block, no pooling) is the class token that DINO's k-NN
  * uses.
+ *
+ * GPU memory is bounded by the batch, not by the dataset: images go up a batch at a time, and
+ * a result matrix over 64 MiB (`hostRowsThreshold`: the raw pixels of 60 000 Fashion-MNIST
+ * images are 188 MB, more than llvmpipe's 128 MiB binding limit) is kept in host memory as
+ * `HostRows`, which the k-NN reads block by block.
  */
 import type { Dataset } from "../data/dataset.ts";
 import type { ViT } from "../nn/vit.ts";
@@ -14,6 +19,7 @@ import { keep, tidy } from "../tensor/scope.ts";
 import { concat } from "../tensor/ops/shape.ts";
 import { uint8ToTensor } from "../data/convert.ts";
 import { sync } from "../gpu/device.ts";
+import { HostRows, hostRowsThreshold } from "../tensor/host_rows.ts";
 
 /** Options of `extractFeatures`. */
 export interface FeatureOptions {
@@ -30,7 +36,8 @@ export interface FeatureOptions {
 
 /**
  * Run every image of `ds` through `vit` (eval mode, no tape) and return features
- * [N, (nLastBlocks + (avgPool ? 1 : 0)) * D].
+ * [N, (nLastBlocks + (avgPool ? 1 : 0)) * D]: a GPU tensor, or `HostRows` when the matrix is
+ * over `hostRowsThreshold()` bytes (each batch's features are then read back as it is made).
  *
  * @example
  * ```ts
@@ -61,6 +68,9 @@ export async function extractFeatures(
   const per = ds.channels * ds.height * ds.width;
   const mean = opts.mean ?? new Array(ds.channels).fill(0);
   const std = opts.std ?? new Array(ds.channels).fill(1);
+  const width = (nBlocks + (opts.avgPool ? 1 : 0)) * c.embedDim;
+  const onHost = ds.n * width * 4 > hostRowsThreshold();
+  const host = onHost ? new Float32Array(ds.n * width) : null;
   const wasTraining = vit.training;
   vit.eval();
   const parts: Tensor[] = [];
@@ -78,8 +88,17 @@ export async function extractFeatures(
           return parts.length === 1 ? parts[0] : concat(parts, 1);
         })
       )));
+      if (host) {
+        const p = parts.pop()!;
+        try {
+          host.set(await p.toArray() as Float32Array, start * width);
+        } finally {
+          p.dispose();
+        }
+      }
       await sync(); // keep the queue short and surface errors per batch
     }
+    if (host) return HostRows.fromFloat32(host, ds.n, width, `features of ${ds.n} images`);
     const all = parts.length === 1 ? parts[0] : noGrad(() => concat(parts, 0));
     if (parts.length > 1) parts.forEach((p) => p.dispose());
     return all;
@@ -89,7 +108,9 @@ export async function extractFeatures(
 }
 
 /**
- * The raw pixels of `ds` as features [N, C*H*W] in [0, 1] (the k-NN baseline).
+ * The raw pixels of `ds` as features [N, C*H*W] in [0, 1] (the k-NN baseline): a GPU tensor,
+ * or, over `hostRowsThreshold()` bytes, `HostRows` over the dataset's bytes (uploaded and
+ * widened by blocks when read; nothing is copied).
  *
  * @example
  * ```ts
@@ -97,5 +118,12 @@ export async function extractFeatures(
  * ```
  */
 export function rawPixelFeatures(ds: Dataset): Tensor {
-  return uint8ToTensor(ds.images, [ds.n, ds.channels * ds.height * ds.width]);
+  const per = ds.channels * ds.height * ds.width;
+  if (ds.n * per * 4 <= hostRowsThreshold()) return uint8ToTensor(ds.images, [ds.n, per]);
+  return new HostRows(
+    ds.n,
+    per,
+    (s, e) => uint8ToTensor(ds.images.subarray(s * per, e * per), [e - s, per]),
+    `raw pixels of ${ds.n} images`,
+  );
 }

@@ -16,6 +16,12 @@
  *
  * The exact top-k is the engine's `topk` (heap per chunk of a row, merged lists; exact for
  * every input order within llvmpipe's loop cap).
+ *
+ * Large banks: when either matrix is kept in host memory (`HostRows`, e.g. the raw pixels of
+ * 60 000 images) the train rows go to the GPU in blocks (about 32 MiB each, `trainBlock`
+ * rows); each block's top-k of every test row is merged on the host into the running top-k
+ * (ties to the earlier block, i.e. the lower train index, so the result is the same list), so
+ * GPU memory is a block, a test chunk and one similarity chunk, whatever N.
  */
 import { runtime } from "../gpu/device.ts";
 import { Tensor } from "../tensor/tensor.ts";
@@ -24,6 +30,7 @@ import { matmulRaw } from "../tensor/ops/matmul.ts";
 import { l2normalize } from "../tensor/ops/norm.ts";
 import { topk, TOPK_MAX } from "../tensor/ops/index.ts";
 import { checkFeatures } from "./splits.ts";
+import { blockRows, HostRows } from "../tensor/host_rows.ts";
 
 /**
  * Largest k the k-NN top-k supports.
@@ -42,6 +49,11 @@ const SIM_BYTES = 64 << 20;
 export interface KnnChunking {
   /** Test rows per similarity chunk (default: a [chunk, N] matrix of about 64 MiB). */
   chunk?: number;
+  /**
+   * Train rows per block when the bank is read in blocks (default: about 32 MiB of
+   * features). Blocks are used when either matrix is `HostRows`, or when this is set.
+   */
+  trainBlock?: number;
 }
 
 function intOpt(op: string, what: string, v: number | undefined, min: number): void {
@@ -79,6 +91,116 @@ function chunkRows(M: number, N: number, chunk: number | undefined): number {
   return Math.max(1, Math.min(M, Math.floor(bytes / (4 * N))));
 }
 
+/** Rows `s..e` of a matrix as a GPU tensor, and whether the caller owns (disposes) it. */
+function rowsOf(t: Tensor, s: number, e: number): { t: Tensor; owned: boolean } {
+  if (t instanceof HostRows) return { t: t.rows(s, e), owned: true };
+  if (s === 0 && e === t.shape[0]) return { t, owned: false };
+  return { t: noGrad(() => t.slice(0, s, e)), owned: true };
+}
+
+/** L2-normalised rows `s..e` (a new tensor). */
+function normalisedRows(t: Tensor, s: number, e: number): Tensor {
+  const r = rowsOf(t, s, e);
+  try {
+    return noGrad(() => l2normalize(r.t));
+  } finally {
+    if (r.owned) r.t.dispose();
+  }
+}
+
+/**
+ * Merge a block's top lists (train indices offset by the block's start, all above those
+ * merged so far) into the running top-`K` lists of rows `s..s+rows`; on equal similarity the
+ * earlier (lower-index) neighbour stays first.
+ */
+function mergeTop(
+  best: { sims: Float32Array; idx: Int32Array },
+  have: number,
+  K: number,
+  s: number,
+  rows: number,
+  kc: number,
+  sims: Float32Array,
+  idx: Int32Array,
+  offset: number,
+): void {
+  const total = Math.min(K, have + kc);
+  const ts = new Float32Array(total);
+  const ti = new Int32Array(total);
+  for (let r = 0; r < rows; r++) {
+    const o = (s + r) * K;
+    let a = 0;
+    let b = 0;
+    for (let j = 0; j < total; j++) {
+      if (b >= kc || (a < have && best.sims[o + a] >= sims[r * kc + b])) {
+        ts[j] = best.sims[o + a];
+        ti[j] = best.idx[o + a++];
+      } else {
+        ts[j] = sims[r * kc + b];
+        ti[j] = idx[r * kc + b++] + offset;
+      }
+    }
+    best.sims.set(ts, o);
+    best.idx.set(ti, o);
+  }
+}
+
+/**
+ * The bank in blocks: each block of train rows is uploaded (or sliced) and normalised once,
+ * every chunk of test rows is compared with it, and the block's top lists are merged into the
+ * running ones on the host. Yields one chunk holding every test row.
+ */
+async function* blockedChunks(
+  train: Tensor,
+  test: Tensor,
+  K: number,
+  o: KnnChunking,
+): AsyncGenerator<{ start: number; rows: number; sims: Float32Array; idx: Int32Array }> {
+  const [N, D] = train.shape;
+  const [M] = test.shape;
+  const block = Math.min(N, o.trainBlock ?? blockRows(D));
+  const testBlock = blockRows(D);
+  const rows = Math.min(chunkRows(M, block, o.chunk), testBlock);
+  const best = { sims: new Float32Array(M * K), idx: new Int32Array(M * K) };
+  // the test rows stay on the GPU, normalised, when they fit one block; else per chunk
+  const te = M <= testBlock ? normalisedRows(test, 0, M) : null;
+  try {
+    for (let a = 0; a < N; a += block) {
+      const b = Math.min(N, a + block);
+      const kc = Math.min(K, b - a);
+      const have = Math.min(K, a);
+      const tr = normalisedRows(train, a, b);
+      try {
+        for (let s = 0; s < M; s += rows) {
+          const e = Math.min(M, s + rows);
+          const q = te ? (e - s === M ? te : noGrad(() => te.slice(0, s, e))) : normalisedRows(
+            test,
+            s,
+            e,
+          );
+          const sim = matmulRaw(q, tr, false, true);
+          if (q !== te) q.dispose();
+          const { values, indices } = topk(sim, kc);
+          sim.dispose();
+          try {
+            const sims = await values.toArray() as Float32Array;
+            const idx = await indices.toArray() as Int32Array;
+            mergeTop(best, have, K, s, e - s, kc, sims, idx, a);
+          } finally {
+            values.dispose();
+            indices.dispose();
+          }
+        }
+      } finally {
+        tr.dispose();
+      }
+    }
+  } finally {
+    te?.dispose();
+  }
+  yield { start: 0, rows: M, sims: best.sims, idx: best.idx };
+}
+
 /**
  * For each chunk of test rows: normalise, multiply, select. Yields the chunk's first
  * row, its row count, and its top-`K` similarities and train indices [rows, K].
@@ -89,6 +211,10 @@ async function* neighbourChunks(
   K: number,
   o: KnnChunking,
 ): AsyncGenerator<{ start: number; rows: number; sims: Float32Array; idx: Int32Array }> {
+  if (train instanceof HostRows || test instanceof HostRows || o.trainBlock !== undefined) {
+    yield* blockedChunks(train, test, K, o);
+    return;
+  }
   const [N] = train.shape;
   const [M] = test.shape;
   const rows = chunkRows(M, N, o.chunk);
@@ -149,11 +275,12 @@ export async function knnNeighbors(
 
 function checkChunking(op: string, o: KnnChunking): void {
   intOpt(op, "chunk", o.chunk, 1);
+  intOpt(op, "trainBlock", o.trainBlock, 1);
 }
 
 /** Arguments of `knnClassify`. */
 export interface KnnClassifyOptions extends KnnChunking {
-  /** Train features [N, D] (f32; normalised here). */
+  /** Train features [N, D] (f32; normalised here); `HostRows` are read in blocks. */
   trainFeatures: Tensor;
   /** Train labels, N integers in [0, numClasses). */
   trainLabels: Int32Array;

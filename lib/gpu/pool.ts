@@ -38,12 +38,14 @@ export class BufferPool {
 
   /** A buffer of at least `bytes` bytes (contents undefined). */
   acquire(bytes: number): GPUBuffer {
-    const size = sizeClass(bytes);
-    if (size > this.maxBytes) {
+    if (bytes > this.maxBytes) {
       throw new Error(
-        `buffer of ${bytes} bytes exceeds the device's maxStorageBufferBindingSize (${this.maxBytes})`,
+        `buffer of ${bytes} bytes exceeds the device's maxStorageBufferBindingSize ` +
+          `(${this.maxBytes} bytes); work on the data in pieces (a smaller batch or block)`,
       );
     }
+    // a size class past the limit is clamped to it (the request itself fits)
+    const size = Math.min(sizeClass(bytes), this.maxBytes);
     this.#inUse++;
     const list = this.#free.get(size);
     if (list && list.length) return list.pop()!;

@@ -6,7 +6,14 @@ import type { DType, Tensor } from "./tensor.ts";
 export function checkDevice(op: string, ...ts: Tensor[]): void {
   const rt = runtime();
   for (const t of ts) {
-    if (!t.storage) throw new Error(`${op}: tensor #${t.id} [${t.shape}] was used after dispose()`);
+    if (!t.storage) {
+      try {
+        void t.buffer; // says why (disposed, or rows kept in host memory)
+      } catch (e) {
+        throw new Error(`${op}: ${(e as Error).message}`);
+      }
+      throw new Error(`${op}: tensor #${t.id} [${t.shape}] was used after dispose()`);
+    }
     if (t.storage.rt !== rt) {
       throw new Error(
         `${op}: tensor #${t.id} [${t.shape}] lives on another device (made before init() was called again)`,

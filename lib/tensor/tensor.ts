@@ -75,7 +75,17 @@ export class Tensor implements Disposable {
   static empty(shape: readonly number[], dtype: DType = "f32", op = "empty"): Tensor {
     checkShape(op, shape);
     const rt = runtime();
-    const buffer = rt.pool.acquire(numel(shape) * 4);
+    const bytes = numel(shape) * 4;
+    const max = rt.device.limits.maxStorageBufferBindingSize;
+    if (bytes > max) {
+      throw new Error(
+        `${op}: a ${dtype} tensor [${shape}] needs ${bytes} bytes, more than this device's ` +
+          `maxStorageBufferBindingSize (${max} bytes, the largest buffer a kernel can bind); ` +
+          `work on it in pieces: a smaller batch, or rows kept in host memory and uploaded by ` +
+          `blocks (HostRows, lib/tensor/host_rows.ts)`,
+      );
+    }
+    const buffer = rt.pool.acquire(bytes);
     return new Tensor({ buffer, refs: 1, rt }, shape, dtype);
   }
 
