@@ -40,7 +40,6 @@ import { Generator } from "../tensor/rng.ts";
 import { runtime } from "../gpu/device.ts";
 import {
   type BlurKernel,
-  blurRadius,
   type ErasingConfig,
   type JitterConfig,
   type JitterParams,
@@ -49,37 +48,16 @@ import {
   type RenderOptions,
   sampleBlurSigma,
   sampleCoin,
-  sampleColorJitter,
   sampleErasing,
   sampleResizedCrop,
   type ViewParams,
 } from "./params.ts";
 import { type Interpolation, renderViews } from "./ops.ts";
-import {
-  type RandAugmentConfig,
-  randAugmentSampler,
-  type RAStep,
-  resolveRandAugment,
-} from "./randaugment.ts";
-import {
-  type MaskParams,
-  type MscnConfig,
-  mscnMask,
-  noMask,
-  resolveMscn,
-  sampleMscn,
-} from "./mscn.ts";
+import { type RandAugmentConfig, randAugmentSampler, type RAStep } from "./randaugment.ts";
+import { type MaskParams, type MscnConfig, mscnMask, noMask, sampleMscn } from "./mscn.ts";
 import { type Image, imageAt, refMscn, refView } from "./reference.ts";
-import {
-  checkImages,
-  checkInt,
-  checkList,
-  checkNumber,
-  checkOneOf,
-  checkProb,
-  checkRange,
-  fail,
-} from "./validate.ts";
+import { checkImages, checkInt, checkOneOf, fail } from "./validate.ts";
+import { validateMultiCrop } from "./config_schema.ts";
 
 /**
  * Blur and solarization probabilities of one kind of weak view.
@@ -304,123 +282,8 @@ export function multiCropConfig(preset: string, data: string = "imagenet"): Mult
 
 const W = "MultiCrop";
 
-function checkKeys(field: string, v: unknown, allowed: string[]): Record<string, unknown> {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) {
-    fail(W, field || "config", "must be an object");
-  }
-  for (const k of Object.keys(v as object)) {
-    if (!allowed.includes(k)) {
-      fail(W, field ? `${field}.${k}` : k, `is not an option (known: ${allowed.join(", ")})`);
-    }
-  }
-  return v as Record<string, unknown>;
-}
-
-function checkCrop(field: string, c: CropConfig, local: boolean): void {
-  checkKeys(field, c, local ? ["size", "scale", "ratio", "count"] : ["size", "scale", "ratio"]);
-  checkInt(W, `${field}.size`, c.size, 1, 4096);
-  checkRange(W, `${field}.scale`, c.scale, 0, 1, true);
-  checkRange(W, `${field}.ratio`, c.ratio, 0, Infinity, true);
-}
-
-/**
- * Check a configuration (every field, naming the bad one); returns it.
- *
- * @example
- * ```ts
- * validateMultiCrop(multiCropConfig("dino"));
- * ```
- */
-export function validateMultiCrop(c: MultiCropConfig): MultiCropConfig {
-  checkKeys("", c, [
-    "name",
-    "global",
-    "local",
-    "interpolation",
-    "studentGlobals",
-    "strongProb",
-    "weak",
-    "strong",
-    "mean",
-    "std",
-    "fill",
-    "mscn",
-  ]);
-  checkCrop("global", c.global, false);
-  checkCrop("local", c.local, true);
-  checkInt(W, "local.count", c.local.count, 0, 64);
-  checkOneOf(W, "interpolation", c.interpolation, ["bilinear", "bicubic"]);
-  checkOneOf(W, "studentGlobals", c.studentGlobals, ["independent", "shared"]);
-  checkProb(W, "strongProb", c.strongProb);
-  const wk = checkKeys("weak", c.weak, [
-    "flip",
-    "jitter",
-    "grayscale",
-    "blurSigma",
-    "blurKernel",
-    "solarizeThreshold",
-    "global1",
-    "global2",
-    "local",
-  ]) as unknown as WeakConfig;
-  checkProb(W, "weak.flip", wk.flip);
-  checkKeys("weak.jitter", wk.jitter, ["brightness", "contrast", "saturation", "hue", "p"]);
-  checkProb(W, "weak.jitter.p", wk.jitter.p ?? 1);
-  try {
-    sampleColorJitter(new Generator(0), { ...wk.jitter, p: 0 });
-  } catch (e) {
-    fail(W, "weak.jitter", `is invalid: ${(e as Error).message}`);
-  }
-  checkProb(W, "weak.grayscale", wk.grayscale);
-  checkRange(W, "weak.blurSigma", wk.blurSigma, 0, Infinity, true);
-  try {
-    blurRadius(1, 2, wk.blurKernel);
-  } catch (e) {
-    fail(W, "weak.blurKernel", `is invalid: ${(e as Error).message}`);
-  }
-  checkNumber(W, "weak.solarizeThreshold", wk.solarizeThreshold);
-  for (const k of ["global1", "global2", "local"] as const) {
-    checkKeys(`weak.${k}`, wk[k], ["blur", "solarize"]);
-    checkProb(W, `weak.${k}.blur`, wk[k].blur);
-    checkProb(W, `weak.${k}.solarize`, wk[k].solarize);
-  }
-  const st = checkKeys("strong", c.strong, [
-    "flip",
-    "randAugment",
-    "erasing",
-    "eraseBeforeNormalize",
-  ]) as unknown as StrongConfig;
-  checkProb(W, "strong.flip", st.flip);
-  try {
-    resolveRandAugment(st.randAugment);
-  } catch (e) {
-    fail(W, "strong.randAugment", `is invalid: ${(e as Error).message}`);
-  }
-  checkKeys("strong.erasing", st.erasing, ["p", "scale", "ratio", "value"]);
-  try {
-    sampleErasing(new Generator(0), 8, 8, { ...st.erasing, p: 0 });
-    checkProb("RandomErasing", "p", st.erasing.p);
-    const v = st.erasing.value ?? 0;
-    if (v !== "pixel") checkNumber("RandomErasing", "value", v);
-  } catch (e) {
-    fail(W, "strong.erasing", `is invalid: ${(e as Error).message}`);
-  }
-  const ch = checkList(W, "mean", c.mean, c.mean?.length ?? 0).length;
-  if (ch !== 1 && ch !== 3) fail(W, "mean", `must have 1 or 3 entries, got ${ch}`);
-  checkList(W, "std", c.std, ch, 1e-12);
-  if (c.fill !== undefined) checkList(W, "fill", c.fill, ch);
-  if (c.mscn !== null) {
-    if (c.mscn === undefined) fail(W, "mscn", "must be an MSCN configuration or null");
-    const { views, ...rest } = c.mscn;
-    checkOneOf(W, "mscn.views", views, ["global", "all"]);
-    try {
-      resolveMscn(rest);
-    } catch (e) {
-      fail(W, "mscn", `is invalid: ${(e as Error).message}`);
-    }
-  }
-  return c;
-}
+// the configuration's schema (zod, like every configuration of the kit)
+export { MultiCropConfigSchema, validateMultiCrop } from "./config_schema.ts";
 
 /**
  * The sampled parameters of one batch of multi-crop views.

@@ -1,8 +1,15 @@
 /**
- * Argument checks shared by the augmentation modules. Every message names the field (as a
- * dotted path such as `local.scale`) and says what was expected, so a bad option is a clear
- * error rather than a silent NaN.
+ * Argument checks shared by the augmentation modules, as zod schemas (like every other
+ * configuration of the kit). Every message names the field (as a dotted path such as
+ * `local.scale`), says what was expected and shows the value given, so a bad option is a
+ * clear error rather than a silent NaN: `MultiCrop: weak.flip must be a probability in
+ * [0, 1], got 2`.
+ *
+ * The schema factories (`probSchema`, `numberSchema`, …) carry that message on every way a
+ * value can fail; `parseField` / `zodFail` turn a zod error into the message; the `check*`
+ * helpers parse one value with one schema.
  */
+import { z } from "npm:zod@4.6.7";
 
 /**
  * Fail with a message naming `field`.
@@ -24,6 +31,182 @@ function show(v: unknown): string {
   }
 }
 
+/** A zod schema whose every failure reads `msg`. */
+function withMessage<T extends z.ZodType>(make: (error: { error: string }) => T, msg: string): T {
+  return make({ error: msg });
+}
+
+/**
+ * A probability in [0, 1].
+ *
+ * @example
+ * ```ts
+ * probSchema().parse(0.5);
+ * ```
+ */
+export function probSchema(): z.ZodNumber {
+  return withMessage(
+    (e) => z.number(e).min(0, e).max(1, e),
+    "must be a probability in [0, 1]",
+  );
+}
+
+/**
+ * A finite number in [lo, hi].
+ *
+ * @example
+ * ```ts
+ * numberSchema(0, 10).parse(9);
+ * ```
+ */
+export function numberSchema(lo = -Infinity, hi = Infinity): z.ZodType<number> {
+  const msg = `must be a finite number in [${lo}, ${hi}]`;
+  return z.number({ error: msg }).refine((v) => Number.isFinite(v) && v >= lo && v <= hi, {
+    error: msg,
+  });
+}
+
+/**
+ * An integer in [lo, hi].
+ *
+ * @example
+ * ```ts
+ * intSchema(0, 64).parse(10);
+ * ```
+ */
+export function intSchema(lo = -Infinity, hi = Infinity): z.ZodType<number> {
+  const msg = `must be an integer in [${lo}, ${hi}]`;
+  return z.number({ error: msg }).refine((v) => Number.isInteger(v) && v >= lo && v <= hi, {
+    error: msg,
+  });
+}
+
+/**
+ * A `[min, max]` pair with lo <= min <= max <= hi (and min > lo when `openLo`).
+ *
+ * @example
+ * ```ts
+ * rangeSchema(0, 1, true).parse([0.25, 1]);
+ * ```
+ */
+export function rangeSchema(lo = -Infinity, hi = Infinity, openLo = false): z.ZodType<
+  [number, number]
+> {
+  const msg = `must be [min, max] with ${lo} ${openLo ? "<" : "<="} min <= max <= ${hi}`;
+  return z.tuple([z.number({ error: msg }), z.number({ error: msg })], { error: msg }).refine(
+    ([a, b]) =>
+      Number.isFinite(a) && Number.isFinite(b) && a <= b && a >= lo && b <= hi &&
+      !(openLo && a <= lo),
+    { error: msg },
+  );
+}
+
+/**
+ * `n` finite numbers >= lo (per-channel constants).
+ *
+ * @example
+ * ```ts
+ * listSchema(3, 1e-12).parse([0.229, 0.224, 0.225]);
+ * ```
+ */
+export function listSchema(n: number, lo = -Infinity): z.ZodType<number[]> {
+  const msg = `must be ${n} finite number(s) >= ${lo}`;
+  return z.array(z.number({ error: msg }), { error: msg }).refine(
+    (v) => v.length === n && v.every((x) => Number.isFinite(x) && x >= lo),
+    { error: msg },
+  );
+}
+
+/**
+ * One of the allowed strings.
+ *
+ * @example
+ * ```ts
+ * oneOfSchema(["bilinear", "bicubic"]).parse("bicubic");
+ * ```
+ */
+export function oneOfSchema<T extends string>(allowed: readonly T[]): z.ZodType<T> {
+  const msg = `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}`;
+  return z.enum(allowed as [T, ...T[]], { error: msg });
+}
+
+/**
+ * A strict object: an unknown key is "`key` is not an option (known: …)".
+ *
+ * @example
+ * ```ts
+ * optionsSchema({ p: probSchema() }).parse({ p: 0.5 });
+ * ```
+ */
+export function optionsSchema<S extends z.ZodRawShape>(shape: S): z.ZodObject<S, z.core.$strict> {
+  const known = Object.keys(shape).join(", ");
+  return z.strictObject(shape, {
+    error: (iss) =>
+      iss.code === "unrecognized_keys"
+        ? `is not an option (known: ${known})`
+        : iss.code === "invalid_type"
+        ? "must be an object"
+        : undefined,
+  });
+}
+
+function at(value: unknown, path: PropertyKey[]): unknown {
+  let v = value;
+  for (const k of path) v = v !== null && typeof v === "object" ? (v as never)[k] : undefined;
+  return v;
+}
+
+function dotted(prefix: string, path: PropertyKey[]): string {
+  let s = prefix;
+  for (const k of path) {
+    s += typeof k === "number" ? `[${k}]` : s ? `.${String(k)}` : String(k);
+  }
+  return s;
+}
+
+/**
+ * Throw the first issue of a zod error as `where: field message, got value` (`prefix` is the
+ * field path of `value`; an unknown key names the key).
+ *
+ * @example
+ * ```ts
+ * const r = probSchema().safeParse(2);
+ * if (!r.success) zodFail("MultiCrop", r.error, 2, "weak.flip");
+ * ```
+ */
+export function zodFail(where: string, error: z.ZodError, value: unknown, prefix = ""): never {
+  const iss = error.issues[0];
+  if (iss.code === "unrecognized_keys") {
+    fail(where, dotted(prefix, [...iss.path, iss.keys[0]]), iss.message);
+  }
+  const field = dotted(prefix, iss.path) || "config";
+  const got = at(value, iss.path);
+  // messages made by a custom check (a sub-configuration) already say what is wrong
+  const tail = iss.code === "custom" && iss.message.startsWith("is invalid")
+    ? ""
+    : `, got ${show(got)}`;
+  fail(where, field, `${iss.message}${tail}`);
+}
+
+/**
+ * Parse `value` with `schema`, or throw naming `field` (see `zodFail`).
+ *
+ * @example
+ * ```ts
+ * const p = parseField("MultiCrop", "weak.flip", probSchema(), 0.5);
+ * ```
+ */
+export function parseField<T>(
+  where: string,
+  field: string,
+  schema: z.ZodType<T>,
+  value: unknown,
+): T {
+  const r = schema.safeParse(value);
+  if (!r.success) zodFail(where, r.error, value, field);
+  return r.data;
+}
+
 /**
  * A probability in [0, 1].
  *
@@ -33,10 +216,7 @@ function show(v: unknown): string {
  * ```
  */
 export function checkProb(where: string, field: string, p: unknown): number {
-  if (typeof p !== "number" || !Number.isFinite(p) || p < 0 || p > 1) {
-    fail(where, field, `must be a probability in [0, 1], got ${show(p)}`);
-  }
-  return p;
+  return parseField(where, field, probSchema(), p);
 }
 
 /**
@@ -54,10 +234,7 @@ export function checkNumber(
   lo = -Infinity,
   hi = Infinity,
 ): number {
-  if (typeof v !== "number" || !Number.isFinite(v) || v < lo || v > hi) {
-    fail(where, field, `must be a finite number in [${lo}, ${hi}], got ${show(v)}`);
-  }
-  return v;
+  return parseField(where, field, numberSchema(lo, hi), v);
 }
 
 /**
@@ -75,10 +252,7 @@ export function checkInt(
   lo = -Infinity,
   hi = Infinity,
 ): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) {
-    fail(where, field, `must be an integer in [${lo}, ${hi}], got ${show(v)}`);
-  }
-  return v;
+  return parseField(where, field, intSchema(lo, hi), v);
 }
 
 /**
@@ -97,18 +271,8 @@ export function checkRange(
   hi = Infinity,
   openLo = false,
 ): [number, number] {
-  if (
-    !Array.isArray(v) || v.length !== 2 ||
-    !v.every((x) => typeof x === "number" && Number.isFinite(x)) ||
-    v[0] > v[1] || v[0] < lo || v[1] > hi || (openLo && v[0] <= lo)
-  ) {
-    fail(
-      where,
-      field,
-      `must be [min, max] with ${lo} ${openLo ? "<" : "<="} min <= max <= ${hi}, got ${show(v)}`,
-    );
-  }
-  return [v[0], v[1]];
+  const [a, b] = parseField(where, field, rangeSchema(lo, hi, openLo), v);
+  return [a, b];
 }
 
 /**
@@ -126,13 +290,7 @@ export function checkList(
   n: number,
   lo = -Infinity,
 ): number[] {
-  if (
-    !Array.isArray(v) || v.length !== n ||
-    !v.every((x) => typeof x === "number" && Number.isFinite(x) && x >= lo)
-  ) {
-    fail(where, field, `must be ${n} finite number(s) >= ${lo}, got ${show(v)}`);
-  }
-  return [...v];
+  return [...parseField(where, field, listSchema(n, lo), v)];
 }
 
 /**
@@ -149,10 +307,7 @@ export function checkOneOf<T extends string>(
   v: unknown,
   allowed: readonly T[],
 ): T {
-  if (typeof v !== "string" || !allowed.includes(v as T)) {
-    fail(where, field, `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got ${show(v)}`);
-  }
-  return v as T;
+  return parseField(where, field, oneOfSchema(allowed), v);
 }
 
 /**
