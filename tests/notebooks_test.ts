@@ -1,7 +1,8 @@
 /**
  * Every notebook in notebooks/ runs headless with Deno's Jupyter kernel
  * (`jupyter nbconvert --execute`), in name order, and fails the run on any cell error.
- * `.ci/run` installs Debian's jupyter-nbconvert and jupyter-client and registers the kernel.
+ * `./mugs test` (scripts/setup.sh) installs Debian's jupyter-nbconvert and jupyter-client and
+ * registers the kernel.
  */
 import { assert } from "./helpers.ts";
 import { fileURLToPath } from "node:url";
@@ -29,7 +30,7 @@ async function jupyterReady(): Promise<string | null> {
     }
     return null;
   } catch {
-    return "jupyter is not installed: `apt-get install -y jupyter-nbconvert jupyter-client` (see .ci/run)";
+    return "jupyter is not installed: `apt-get install -y jupyter-nbconvert jupyter-client` (or run ./mugs setup)";
   }
 }
 

@@ -72,7 +72,7 @@ Deno.test({
       } catch (e) {
         throw new Error(
           `jupyter is not installed (${(e as Error).message}): apt-get install -y ` +
-            "jupyter-nbconvert jupyter-client, then `deno jupyter --install` (see .ci/run)",
+            "jupyter-nbconvert jupyter-client, then `deno jupyter --install` (or run ./mugs setup)",
         );
       }
       const err = new TextDecoder().decode(res.stderr);
