@@ -159,7 +159,7 @@ export interface MultiCropConfig {
  * MULTICROP_PRESETS.includes("swav"); // true
  * ```
  */
-export const MULTICROP_PRESETS = ["mugs", "dino", "swav", "mscn"] as const;
+export const MULTICROP_PRESETS = ["mugs", "dino", "swav", "mscn", "simclr"] as const;
 /**
  * A preset name.
  *
@@ -262,6 +262,23 @@ export function multiCropConfig(preset: string, data: string = "imagenet"): Mult
   };
   if (name === "dino") return dino;
   if (name === "mscn") return { ...dino, mscn: { views: "all" } };
+  if (name === "simclr") {
+    // SimCLR's views as the kit's small runs use them: random resized crop (0.35, 1), flip,
+    // brightness and contrast jitter 0.4 (p 0.8); no grey, blur, solarisation or local crops
+    return {
+      ...dino,
+      global: { ...base.global, scale: [0.35, 1] },
+      local: { ...base.local, count: 0 },
+      weak: {
+        ...dinoWeak(sigmaScale),
+        jitter: { brightness: 0.4, contrast: 0.4, saturation: 0, hue: 0, p: 0.8 },
+        grayscale: 0,
+        global1: { blur: 0, solarize: 0 },
+        global2: { blur: 0, solarize: 0 },
+        local: { blur: 0, solarize: 0 },
+      },
+    };
+  }
   // swav
   return {
     ...dino,

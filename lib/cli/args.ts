@@ -178,7 +178,7 @@ export function trainHelp(): string {
     let right = o.description;
     if (o.field) {
       const dflt = formatValue(TRAIN_DEFAULTS[o.field]);
-      right += ` [default:\x01${dflt}${PRESET_FIELDS.has(o.field) ? ",\x01preset\x01mugs" : ""}]`;
+      right += ` [default:\x01${dflt}${PRESET_FIELDS.has(o.field) ? ", preset\x01mugs" : ""}]`;
     }
     return [left, right];
   });

@@ -27,6 +27,7 @@
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/tape.ts";
 import { crossEntropy } from "../tensor/ops/loss.ts";
+import { stack } from "../tensor/ops/shape.ts";
 import { type PairingMode, pairWeights } from "./pairing.ts";
 
 /**
@@ -44,7 +45,23 @@ export interface InfoNCEOptions {
   normalize?: boolean;
   /** Multiply the loss by `2 * T`, as MoCo v3 (default false: Mugs does not). */
   scaleBy2T?: boolean;
+  /**
+   * Negatives: `"queue"` (Mugs, default) or `"queue+batch"`, which adds the teacher targets of
+   * the batch's other images (of the paired teacher view) to the queue, as MoCo v3's in-batch
+   * negatives: useful while the queue still holds random or stale keys.
+   */
+  negatives?: NegativesMode;
 }
+
+/**
+ * Where InfoNCE takes its negatives from: the queue (Mugs) or the queue and the batch.
+ *
+ * @example
+ * ```ts
+ * const n: NegativesMode = "queue+batch";
+ * ```
+ */
+export type NegativesMode = "queue" | "queue+batch";
 
 /**
  * Options of the multi-crop InfoNCE losses.
@@ -139,7 +156,24 @@ export function multiCropInfoNCE(
     .reshape([1, vs, B]);
   // positives of every (teacher view, student view) pair
   const pos = qT.reshape([1, vs, B, D]).mul(k.reshape([vt, 1, B, D])).sum(3); // [V_t, V_s, B]
-  const rows = softplus(lseNeg.sub(pos)); // cross-entropy with label 0, per pair and row
+  let rows: Tensor; // cross-entropy with the positive as label, per pair and row
+  if ((opts.negatives ?? "queue") === "queue+batch") {
+    // ce[t, v, b] = lse_j(q_vb · k_tj / T) - pos: the batch's keys of view t, positive included;
+    // the queue joins through logaddexp: ce + log(1 + exp(lseNeg - lse_batch))
+    const labels = tensor(Int32Array.from({ length: vs * B }, (_, r) => r % B), [vs * B]);
+    const ce = stack(
+      Array.from(
+        { length: vt },
+        (_, t) =>
+          crossEntropy(qT.matmul(k.slice(0, t * B, (t + 1) * B), { transB: true }), labels, {
+            reduction: "none",
+          }),
+      ),
+    ).reshape([vt, vs, B]);
+    rows = ce.add(softplus(lseNeg.sub(ce.add(pos))));
+  } else {
+    rows = softplus(lseNeg.sub(pos));
+  }
   const scale = opts.scaleBy2T ? 2 * T : 1;
   const w = tensor(Float32Array.from(weights.flat(), (x) => (x * scale) / B), [vt, vs, 1]);
   // intermediates (w, k, …) are referenced by the tape: the caller's tidy() frees them

@@ -34,6 +34,7 @@
  * | dino | 0, 0, 1 | DINO-style, DINO pairing | DINO (shared globals, weak aug only) |
  * | moco | 1, 0, 0 | (off) | Mugs |
  * | swav | 0, 0, 1 | SwAV's swapped prediction with Sinkhorn codes | SwAV |
+ * | simclr | 1, 0, 0 (NT-Xent, no teacher, no predictor) | (off) | SimCLR (2 weak views, no local crops) |
  */
 import { z } from "npm:zod@4.6.7";
 import { VIT_PRESETS } from "../nn/vit.ts";
@@ -48,7 +49,7 @@ import { TOPK_MAX } from "../tensor/ops/index.ts";
  * TRAIN_PRESETS.includes("dino"); // true
  * ```
  */
-export const TRAIN_PRESETS = ["mugs", "dino", "moco", "swav"] as const;
+export const TRAIN_PRESETS = ["mugs", "dino", "moco", "swav", "simclr"] as const;
 
 /**
  * A training preset name.
@@ -102,7 +103,7 @@ export const LossWeightsSchema = z.strictObject({
 export const HeadsSchema = z.strictObject({
   hidden: int(1).describe("projector hidden width"),
   out: int(1).describe("instance / local-group output width"),
-  predHidden: int(1).describe("student predictor hidden width"),
+  predHidden: int(0).describe("student predictor hidden width (0: no predictor)"),
   bottleneck: int(1).describe("group-head bottleneck width"),
   prototypes: int(1).describe("number of prototypes"),
   k: int(1).max(TOPK_MAX).describe("neighbours from the local-group memory"),
@@ -126,7 +127,9 @@ const SHAPE = {
   vit: z.enum(VIT_NAMES).describe("backbone preset"),
   lr: positive().describe("base learning rate (peak lr = lr * batchSize / 256)"),
   minLr: nonNegative().describe("final learning rate of the cosine decay"),
-  warmupEpochs: int(0).describe("linear lr warm-up epochs"),
+  warmupEpochs: nonNegative().describe(
+    "linear lr warm-up epochs (fractions allowed: 0.5 of a 60-step epoch is 30 steps)",
+  ),
   weightDecay: nonNegative().describe("weight decay at the start (cosine schedule)"),
   weightDecayEnd: nonNegative().describe("weight decay at the end"),
   momentumTeacher: unit().describe("teacher EMA momentum at the start (cosine to 1.0)"),
@@ -135,12 +138,19 @@ const SHAPE = {
   warmupTeacherTempEpochs: int(0).describe("teacher temperature warm-up epochs"),
   studentTemp: positive().describe("student temperature of the group loss"),
   infoNceTemp: positive().describe("InfoNCE temperature (instance, local-group)"),
+  instanceLoss: z.enum(["infonce", "ntxent"]).describe(
+    "instance loss: infonce (student predictions vs teacher targets and a queue) or ntxent (SimCLR: the student's two views, in-batch negatives, no teacher)",
+  ),
+  negatives: z.enum(["queue", "queue+batch"]).describe(
+    "InfoNCE negatives: the queue, or the queue and the batch's other teacher targets",
+  ),
   centerMomentum: unit().describe("EMA momentum of the teacher centre"),
   clipGrad: nonNegative().describe("per-parameter gradient-norm clipping (0: off)"),
   freezeLastLayer: int(0).describe("epochs with the prototype layer frozen"),
   dropPath: z.number().min(0).lt(1).describe("stochastic depth rate"),
   patchEmbedLrScale: nonNegative().describe("lr multiplier of the patch embedding"),
   localCrops: int(0).describe("local crops per image"),
+  strongProb: unit().describe("probability that a student view is strongly augmented"),
   weights: LossWeightsSchema.describe("loss weights"),
   groupLoss: z.enum(GROUP_LOSSES).describe("group loss: dino (centring) or swav (Sinkhorn)"),
   pairing: z.enum(["mugs", "dino"]).describe(
@@ -151,6 +161,9 @@ const SHAPE = {
   queueSize: int(1).describe("InfoNCE queue length (instance and local-group)"),
   memorySize: int(1).describe("local-group memory length (teacher and student)"),
   knnK: int(1).max(256).describe("neighbours of the k-NN evaluation"),
+  knnBank: int(0).describe(
+    "training images in every epoch's k-NN bank (the first ones; 0: all); the last epoch also uses all",
+  ),
   knnTemp: positive().describe("temperature of the weighted k-NN vote"),
 };
 
@@ -260,12 +273,15 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   warmupTeacherTempEpochs: 0,
   studentTemp: 0.1,
   infoNceTemp: 0.2,
+  instanceLoss: "infonce",
+  negatives: "queue",
   centerMomentum: 0.9,
   clipGrad: 3.0,
   freezeLastLayer: 1,
   dropPath: 0.1,
   patchEmbedLrScale: 0.2,
   localCrops: 4,
+  strongProb: 0.5,
   weights: Object.freeze({ instance: 1, localGroup: 1, group: 1 }),
   groupLoss: "dino",
   pairing: "mugs",
@@ -283,6 +299,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   queueSize: 2048,
   memorySize: 2048,
   knnK: 20,
+  knnBank: 2000,
   knnTemp: 0.07,
 }) as TrainConfig;
 
@@ -296,13 +313,27 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
  */
 export const PRESET_OVERRIDES: Readonly<Record<TrainPreset, PartialTrainConfig>> = Object.freeze({
   mugs: {},
-  dino: { weights: { instance: 0, localGroup: 0, group: 1 }, views: "dino", pairing: "dino" },
+  dino: {
+    weights: { instance: 0, localGroup: 0, group: 1 },
+    views: "dino",
+    pairing: "dino",
+    strongProb: 0,
+  },
   moco: { weights: { instance: 1, localGroup: 0, group: 0 } },
   swav: {
     weights: { instance: 0, localGroup: 0, group: 1 },
     groupLoss: "swav",
     views: "swav",
     pairing: "dino",
+    strongProb: 0,
+  },
+  simclr: {
+    weights: { instance: 1, localGroup: 0, group: 0 },
+    instanceLoss: "ntxent",
+    views: "simclr",
+    localCrops: 0,
+    strongProb: 0,
+    heads: { predHidden: 0 },
   },
 });
 

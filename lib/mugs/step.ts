@@ -15,6 +15,8 @@
  * or memory write (and no teacher forward when no branch needs the teacher). With
  * `groupLoss: "swav"` the group branch is SwAV's swapped prediction: Sinkhorn codes of the
  * student's own two global views (no teacher, no centre; SwAV's optional queue is not used).
+ * With `instanceLoss: "ntxent"` the instance branch is SimCLR's NT-Xent between the student's
+ * own two global views (in-batch negatives, no teacher, no queue).
  */
 import { MugsNet, type MugsOutputs } from "./model.ts";
 import { AdamW } from "../optim/adamw.ts";
@@ -22,10 +24,11 @@ import { emaUpdate } from "../optim/ema.ts";
 import { cancelGradients } from "../optim/clip.ts";
 import { FifoQueue } from "../memory/queue.ts";
 import { LocalGroupMemory } from "../memory/local_group.ts";
-import { instanceLoss } from "../losses/instance.ts";
+import { instanceLoss, type NegativesMode } from "../losses/instance.ts";
 import { localGroupLoss } from "../losses/local_group.ts";
 import { GroupLoss } from "../losses/group.ts";
 import { swavLoss } from "../losses/swav.ts";
+import { ntXentLoss } from "../losses/ntxent.ts";
 import type { PairingMode } from "../losses/pairing.ts";
 import { weightedTotal } from "../losses/total.ts";
 import type { MultiCrop } from "../augment/multicrop.ts";
@@ -59,6 +62,10 @@ export interface StepConfig {
   studentTemp?: number;
   /** EMA momentum of the teacher centre (0.9). */
   centerMomentum?: number;
+  /** Instance loss: `"infonce"` (Mugs, default) or `"ntxent"` (SimCLR, no teacher). */
+  instanceLoss?: "infonce" | "ntxent";
+  /** InfoNCE negatives of both contrastive losses: the queue (Mugs) or queue and batch. */
+  negatives?: NegativesMode;
 }
 
 /** Values set per iteration by the schedules. */
@@ -178,7 +185,8 @@ export class MugsState {
     const w = this.cfg.weights;
     const swav = this.cfg.groupLoss === "swav";
     const need = { instance: w.instance > 0, localGroup: w.localGroup > 0, group: w.group > 0 };
-    const teacherNeed = { ...need, group: need.group && !swav };
+    const ntxent = this.cfg.instanceLoss === "ntxent";
+    const teacherNeed = { ...need, instance: need.instance && !ntxent, group: need.group && !swav };
     runtime().flush(); // a step starts a submission: its dispatches repeat, bind groups cached
     const views = this.crops.apply(images, seed);
     yield "views";
@@ -195,12 +203,16 @@ export class MugsState {
       studentViews: 2 + nLocal,
       temperature: this.cfg.temperature,
       pairing: this.cfg.pairing,
+      negatives: this.cfg.negatives,
     };
     const { total, losses } = weightedTotal([
       {
         name: "instance",
         weight: w.instance,
-        compute: () => instanceLoss(st.instance!, t!.instance!, this.instanceQueue.tensor, opts),
+        compute: () =>
+          ntxent
+            ? ntXentLoss(st.instance!.slice(0, 0, 2 * B), { temperature: this.cfg.temperature })
+            : instanceLoss(st.instance!, t!.instance!, this.instanceQueue.tensor, opts),
       },
       {
         name: "localGroup",

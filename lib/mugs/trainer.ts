@@ -5,8 +5,8 @@
  * the run saves where it stands, mid-epoch, and `resume` continues from there), and a stop on
  * a NaN or infinite loss that names the step and the last good checkpoint.
  *
- * The k-NN read-out uses the teacher's backbone, as Mugs and DINO evaluate; SwAV has no
- * teacher, so with the SwAV group loss alone the student's backbone is evaluated.
+ * The k-NN read-out uses the teacher's backbone, as Mugs and DINO evaluate; SwAV and SimCLR have no
+ * teacher, so when no loss uses the teacher the student's backbone is evaluated.
  */
 import { type Dataset, subset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
@@ -18,15 +18,10 @@ import { restoreTrainingState, saveTrainingState } from "./resume.ts";
 import { AdamW, paramGroups } from "../optim/adamw.ts";
 import { cosineSchedule } from "../optim/schedule.ts";
 import { teacherTempSchedule } from "../losses/group.ts";
-import { extractFeatures, rawPixelFeatures } from "../eval/features.ts";
-import { knnClassify } from "../eval/knn.ts";
 import { tidy } from "../tensor/scope.ts";
-import { noGrad } from "../tensor/tape.ts";
-import { healthSignals } from "./health.ts";
+import type { HealthSignals } from "./health.ts";
+import { evaluateNet, rawPixelKnn, studentFields } from "./readout.ts";
 import { sync } from "../gpu/device.ts";
-
-/** Training images in the k-NN bank of the intermediate epochs (the last one uses all). */
-const BANK = 2000;
 
 /** Everything a run needs, already validated. */
 export interface TrainerConfig {
@@ -55,6 +50,11 @@ export interface TrainerConfig {
   resume: boolean;
   /** Read the losses back every this many steps (a GPU sync). */
   logEvery: number;
+  /** Training images in every epoch's k-NN bank (the first ones; 0 or absent: all). */
+  knnBank?: number;
+  /** Neighbours and temperature of the weighted k-NN read-out (20, 0.07). */
+  knnK?: number;
+  knnTemp?: number;
   /** Normalisation of the evaluation inputs (the crops' mean/std). */
   mean: number[];
   std: number[];
@@ -151,10 +151,12 @@ export async function trainMugs(
     itersPerEpoch: perEpoch,
   });
   const ckpt = `${cfg.out}/checkpoint`;
-  const evalNet = cfg.step.groupLoss === "swav" && !cfg.step.weights.instance &&
-      !cfg.step.weights.localGroup
-    ? student
-    : teacher;
+  // the teacher is read out when a loss uses it (Mugs, DINO, MoCo), else the student (SwAV,
+  // SimCLR)
+  const w = cfg.step.weights;
+  const usesTeacher = (w.instance > 0 && cfg.step.instanceLoss !== "ntxent") ||
+    w.localGroup > 0 || (w.group > 0 && cfg.step.groupLoss !== "swav");
+  const evalNet = usesTeacher ? teacher : student;
   // what an evaluation needs to rebuild the backbones from the checkpoint alone
   const config = {
     vit: { ...cfg.vit },
@@ -167,66 +169,38 @@ export async function trainMugs(
     saveTrainingState(ckpt, state, { epoch, step, config });
   const evalOpts = { mean: cfg.mean, std: cfg.std };
 
-  // baselines, measured the same way as the trained model: raw pixels and the untrained network
-  const knn = async (
-    train: ReturnType<typeof rawPixelFeatures>,
-    test: ReturnType<typeof rawPixelFeatures>,
-    n: number, // the first n training images
-  ) => {
-    const r = await knnClassify({
-      trainFeatures: train,
-      trainLabels: data.labels.subarray(0, n),
-      testFeatures: test,
-      testLabels: heldOut.labels,
-      ks: [20],
+  // Read-outs, measured the same way for the trained networks and the baselines (raw pixels,
+  // the untrained network): weighted k-NN of the class token on the held-out split, and the
+  // collapse signals (the prototype distribution, centred at the teacher temperature, and the
+  // spread and effective rank of the normalised features). Every epoch uses one fixed bank (the
+  // first `knnBank` training images), so the curve compares; after the last epoch the teacher
+  // is also read out on the whole training set when the bank is smaller. The student is read
+  // out next to the teacher, so a lagging teacher shows.
+  const bankN = Math.min(cfg.knnBank || data.n, data.n);
+  const k = cfg.knnK ?? 20;
+  const readOut = (net: MugsNet, epoch: number, banks: number[]) =>
+    evaluateNet(net, data, heldOut, {
+      ...evalOpts,
+      banks,
+      k,
+      temperature: cfg.knnTemp ?? 0.07,
+      center: net === teacher ? state.groupLoss.center : undefined,
+      teacherTemperature: net === teacher ? tempSchedule(Math.max(epoch, 0)) : undefined,
     });
-    return r[0].top1;
-  };
-  // the read-out of the evaluated network (its class token): weighted k-NN and collapse
-  // signals on the held-out split (the prototype distribution, centred at the teacher
-  // temperature, and the spread and effective rank of the normalised features). The k-NN bank
-  // is the whole training set after the last epoch and its first BANK images after the others
-  // (cheaper); the untrained network is read out on both, so every epoch has its baseline.
-  const bankN = Math.min(BANK, data.n);
-  const evaluate = async (epoch: number, banks: number[]) => {
-    const testFeats = await extractFeatures(evalNet.backbone, heldOut, evalOpts);
-    const probe = testFeats.slice(0, 0, Math.min(heldOut.n, 512));
-    const logits = noGrad(() => evalNet.groupHead.forward(probe));
-    const feats = noGrad(() => probe.l2normalize());
-    const health = await healthSignals({
-      teacherLogits: logits,
-      teacherCenter: state.groupLoss.center,
-      teacherTemperature: tempSchedule(Math.max(epoch, 0)),
-      features: feats,
-    });
-    for (const t of [probe, logits, feats]) t.dispose();
-    const n = Math.max(...banks);
-    const bank = await extractFeatures(
-      evalNet.backbone,
-      n < data.n ? subset(data, Array.from({ length: n }, (_, i) => i)) : data,
-      evalOpts,
-    );
-    const top1 = new Map<number, number>();
-    for (const b of banks) {
-      const rows = b < n ? bank.slice(0, 0, b) : bank;
-      top1.set(b, await knn(rows, testFeats, b));
-      if (rows !== bank) rows.dispose();
-    }
-    for (const t of [bank, testFeats]) t.dispose();
-    return { top1, health };
-  };
-  const healthLine = (h: Awaited<ReturnType<typeof healthSignals>>) =>
-    `teacher entropy ${h.teacherEntropy?.toFixed(3)} of ${h.teacherEntropyMax?.toFixed(3)}, ` +
+  const healthLine = (h: HealthSignals) =>
+    (h.teacherEntropy !== undefined
+      ? `prototype entropy ${h.teacherEntropy.toFixed(3)} of ${h.teacherEntropyMax?.toFixed(3)}, `
+      : "") +
     `feature std ${h.featureStd?.toFixed(4)}, effective rank ${h.effectiveRank?.toFixed(1)}`;
-  const raw = [rawPixelFeatures(data), rawPixelFeatures(heldOut)];
-  const rawTop1 = await knn(raw[0], raw[1], data.n);
-  for (const t of raw) t.dispose();
-  const untrained = await evaluate(-1, [...new Set([bankN, data.n])]); // teacher = student
+  const rawTop1 = await rawPixelKnn(data, heldOut, k, cfg.knnTemp ?? 0.07);
+  const banks = [...new Set([bankN, data.n])];
+  const untrained = await readOut(evalNet, -1, banks); // teacher = student before training
   const untrainedTop1 = untrained.top1.get(data.n)!;
   log(
-    `k-NN (k=20) top-1 before training: raw pixels ${rawTop1.toFixed(2)}%, untrained ${
+    `k-NN (k=${k}) top-1 before training: raw pixels ${rawTop1.toFixed(2)}%, untrained ${
       untrainedTop1.toFixed(2)
-    }%; untrained ${healthLine(untrained.health)}`,
+    }%` + (bankN < data.n ? ` (bank of ${bankN}: ${untrained.top1.get(bankN)!.toFixed(2)}%)` : "") +
+      `; untrained ${healthLine(untrained.health)}`,
   );
   // one baseline record per k-NN bank, matched to the epoch records by knn_train_images
   for (const [b, t1] of untrained.top1) {
@@ -252,6 +226,12 @@ export async function trainMugs(
         `(batch size or epoch images differ from the run that wrote it)`,
     );
   }
+  // every epoch: teacher and student on the fixed bank; after the last, all training images too
+  const epochReadOut = async (epoch: number, last: boolean) => {
+    const t = await readOut(evalNet, epoch, last ? banks : [bankN]);
+    const st = evalNet === teacher ? await readOut(student, epoch, [bankN]) : undefined;
+    return { teacher: t, student: st, top1: t.top1.get(last ? data.n : bankN)! };
+  };
   let top1 = untrainedTop1;
   let images = 0;
   let interrupted = false;
@@ -321,18 +301,36 @@ export async function trainMugs(
     loader.setState({ seed: cfg.seed, epoch: epoch + 1, position: 0 }); // skip the unused tail
     await sync();
     trainMs += performance.now() - tEpoch;
-    const b = epoch === cfg.epochs - 1 ? data.n : bankN;
-    const { top1: t1, health } = await evaluate(epoch, [b]);
-    top1 = t1.get(b)!;
+    const last = epoch === cfg.epochs - 1;
+    const rec = await epochReadOut(epoch, last);
+    top1 = rec.top1;
     await save(epoch + 1, step);
     lastGood = ckpt;
+    const bankTop1 = rec.teacher.top1.get(bankN)!;
+    const stTop1 = rec.student?.top1.get(bankN);
     log(
-      `epoch ${epoch}: k-NN (k=20) top-1 ${top1.toFixed(2)}% (${b} training images; untrained ${
-        untrained.top1.get(b)!.toFixed(2)
-      }%), checkpoint ${ckpt}`,
+      `epoch ${epoch}: k-NN (k=${k}) top-1 ${bankTop1.toFixed(2)}%` +
+        (stTop1 !== undefined ? ` (student ${stTop1.toFixed(2)}%)` : "") +
+        ` on a bank of ${bankN} training images (untrained ${
+          untrained.top1.get(bankN)!.toFixed(2)
+        }%)` +
+        (last && bankN < data.n ? `; ${top1.toFixed(2)}% with all ${data.n}` : "") +
+        `, checkpoint ${ckpt}`,
     );
-    onRecord({ kind: "epoch", epoch, step, knn_top1: top1, knn_train_images: b, ...health });
-    log(`epoch ${epoch}: ${healthLine(health)}`);
+    onRecord({
+      kind: "epoch",
+      epoch,
+      step,
+      knn_top1: bankTop1,
+      knn_train_images: bankN,
+      ...rec.teacher.health,
+      ...(rec.student ? studentFields(stTop1!, rec.student.health) : {}),
+      ...(last && bankN < data.n ? { knn_top1_all_images: top1 } : {}),
+    });
+    log(
+      `epoch ${epoch}: ${healthLine(rec.teacher.health)}` +
+        (rec.student ? `; student ${healthLine(rec.student.health)}` : ""),
+    );
     if (hooks.signal?.aborted && epoch < cfg.epochs - 1) {
       log(`interrupted after epoch ${epoch}: checkpoint ${ckpt}; --resume continues`);
       interrupted = true;

@@ -56,6 +56,7 @@ const HEALTH_PANELS: { title: string; fields: [string, string, boolean][] }[] = 
     title: "feature std",
     fields: [
       ["featureStd", "feature std", false],
+      ["student_featureStd", "student feature std", false],
       ["featureStdIsotropic", "1/sqrt(D) (isotropic)", true],
     ],
   },
@@ -63,6 +64,7 @@ const HEALTH_PANELS: { title: string; fields: [string, string, boolean][] }[] = 
     title: "effective rank",
     fields: [
       ["effectiveRank", "effective rank", false],
+      ["student_effectiveRank", "student effective rank", false],
       ["effectiveRankMax", "max possible", true],
     ],
   },
@@ -212,7 +214,8 @@ export function scheduleCurves(records: MetricsRecord[], opts: CurveOptions = {}
 }
 
 /**
- * Per-epoch read-outs against the epoch: k-NN top-1 (fields `knn_top*`), then the collapse
+ * Per-epoch read-outs against the epoch: k-NN top-1 (fields `knn_top*`, the student's
+ * `knn_top1_student` next to the teacher's), then the collapse
  * signals of `healthSignals` (teacher entropies with `log m` dashed, feature std with the
  * isotropic value dashed, effective rank with its maximum dashed); panels without data are
  * left out. With `keys`, one panel per given field instead.
@@ -242,12 +245,13 @@ export function healthCurves(records: MetricsRecord[], opts: CurveOptions = {}):
     const knnKeys: string[] = [];
     for (const [, r] of rows) {
       for (const k of Object.keys(r)) {
-        if (/^knn_top\d+$/.test(k) && !knnKeys.includes(k)) knnKeys.push(k);
+        if (/^knn_top\d+(_student)?$/.test(k) && !knnKeys.includes(k)) knnKeys.push(k);
       }
     }
     const knn = knnKeys.sort().flatMap((k) => {
       const s = series(rows, k);
-      return s ? [line(`k-NN ${k.slice(4).replace("top", "top-")}`, s, false)] : [];
+      const name = `k-NN ${k.slice(4).replace("top", "top-").replace("_student", " (student)")}`;
+      return s ? [line(name, s, false)] : [];
     });
     if (knn.length) panels.push({ title: "k-NN accuracy (%)", traces: knn });
     for (const p of HEALTH_PANELS) {

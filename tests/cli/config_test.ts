@@ -62,6 +62,7 @@ Deno.test("config: each preset", async () => {
     dino: { weights: [0, 0, 1], groupLoss: "dino", views: "dino" },
     moco: { weights: [1, 0, 0], groupLoss: "dino", views: "mugs" },
     swav: { weights: [0, 0, 1], groupLoss: "swav", views: "swav" },
+    simclr: { weights: [1, 0, 0], groupLoss: "dino", views: "simclr" },
   };
   for (const p of TRAIN_PRESETS) {
     const c = await config(["--preset", p]);
@@ -71,9 +72,13 @@ Deno.test("config: each preset", async () => {
     const w = c.weights;
     assertEquals([w.instance, w.localGroup, w.group], want[p].weights, `${p} weights`);
     assertEquals([c.groupLoss, c.views], [want[p].groupLoss, want[p].views], `${p} loss, views`);
-    // the recipe itself is shared
-    assertEquals([c.lr, c.epochs, c.heads], [TRAIN_DEFAULTS.lr, 3, TRAIN_DEFAULTS.heads], p);
+    // the recipe itself is shared (SimCLR has no predictor)
+    const heads = p === "simclr"
+      ? { ...TRAIN_DEFAULTS.heads, predHidden: 0 }
+      : TRAIN_DEFAULTS.heads;
+    assertEquals([c.lr, c.epochs, c.heads], [TRAIN_DEFAULTS.lr, TRAIN_DEFAULTS.epochs, heads], p);
   }
+  assertEquals(presetDefaults("simclr").instanceLoss, "ntxent", "simclr: NT-Xent");
   // flags override what the preset sets, field by field
   const c = await config(["--preset", "dino", "--weights", "instance=0.5"]);
   assertEquals(c.weights, { instance: 0.5, localGroup: 0, group: 1 }, "dino + --weights");
@@ -117,7 +122,7 @@ Deno.test("config: bad values name the source and the field", async () => {
     [["--epochs", "2.5"], ["--epochs", "'epochs'", "integer"]],
     [["--lr", "0"], ["--lr", "'lr'", "> 0"]],
     [["--lr", "1e-3x"], ["--lr", "number"]],
-    [["--preset", "simclr"], ["--preset", "'preset'", "mugs, dino, moco, swav", "simclr"]],
+    [["--preset", "byol"], ["--preset", "'preset'", "mugs, dino, moco, swav, simclr", "byol"]],
     [["--vit", "vit_huge"], ["--vit", "vit_micro_28"]],
     [["--weights", "instance1"], ["--weights", "KEY=VALUE", "instance="]],
     [["--weights", "instance=1,,group=1"], ["--weights", "KEY=VALUE"]],

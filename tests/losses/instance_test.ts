@@ -78,6 +78,42 @@ for (const B of [3, 7]) {
   }
 }
 
+for (const B of [1, 7]) {
+  Deno.test(
+    `instanceLoss: queue+batch negatives (MoCo v3's in-batch keys), B=${B}`,
+    gpuTest,
+    async () => {
+      const vs = 4;
+      await checkOp(`instanceLoss queue+batch B=${B}`, {
+        inputs: [
+          { shape: [vs * B, D] },
+          { shape: [2 * B, D], grad: false },
+          { shape: [K, D], grad: false },
+        ],
+        gpu: (s, t, queue) =>
+          instanceLoss(s, t, queue, { studentViews: vs, negatives: "queue+batch" }),
+        ref: (s, t, queue) =>
+          Float64Array.of(
+            refInfoNCE(s, t, queue, {
+              vs,
+              vt: 2,
+              B,
+              D,
+              K,
+              T: 0.2,
+              mode: "mugs",
+              normalize: true,
+              batch: true,
+            }),
+          ),
+        fwd: FWD,
+        bwd: BWD,
+        seed: 40 + B,
+      });
+    },
+  );
+}
+
 Deno.test("instanceLoss: no normalisation, T=0.1, MoCo v3's 2T scaling", gpuTest, async () => {
   const B = 3;
   const vs = 4;

@@ -60,6 +60,8 @@ export interface RefInfoNCE {
   /** Pair the single view with itself (`infoNCE` on one pair). */
   single?: boolean;
   scaleBy2T?: boolean;
+  /** Add the teacher targets of the batch's other images (same teacher view) as negatives. */
+  batch?: boolean;
 }
 
 /** Multi-crop InfoNCE with a queue: per pair, CE of `[q·k, q·queue] / T` with label 0. */
@@ -83,6 +85,10 @@ export function refInfoNCE(
         }
         const logits = [dot(q, k) / o.T];
         for (let j = 0; j < o.K; j++) logits.push(dot(q, row(queue, j, o.D)) / o.T);
+        for (let j = 0; o.batch && j < o.B; j++) {
+          const kj = row(t, ti * o.B + j, o.D);
+          if (j !== b) logits.push(dot(q, o.normalize ? normalize(kj) : kj) / o.T);
+        }
         loss -= logSoftmax(logits)[0];
       }
       terms.push({ v, loss: loss / o.B });
@@ -217,4 +223,21 @@ export function refSwav(scores: Float64Array, codeScores: Float64Array, o: RefSw
     same: o.assign,
   });
   return average(terms, o.mode);
+}
+
+/** SimCLR's NT-Xent over [2B, D] rows: row i's positive is (i + B) mod 2B, itself excluded. */
+export function refNtXent(z: Float64Array, n: number, D: number, T: number): number {
+  const q = Array.from({ length: n }, (_, i) => normalize(row(z, i, D)));
+  let loss = 0;
+  for (let i = 0; i < n; i++) {
+    const others: number[] = [];
+    let pos = 0;
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      if (j === (i + n / 2) % n) pos = others.length;
+      others.push(dot(q[i], q[j]) / T);
+    }
+    loss -= logSoftmax(others)[pos];
+  }
+  return loss / n;
 }

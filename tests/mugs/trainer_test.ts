@@ -88,11 +88,45 @@ Deno.test({
     }
     const full = bases.find((x) => x.knn_train_images === tr.n);
     assertEquals(full?.knn_top1, r.knn_top1_untrained);
+    // the student is read out next to the teacher
+    assert(
+      records.some((x) =>
+        x.kind === "epoch" && typeof x.knn_top1_student === "number" &&
+        typeof x.student_effectiveRank === "number"
+      ),
+      "epoch record with the student's k-NN and effective rank",
+    );
     assert((await Deno.stat(`${out}/checkpoint/checkpoint.json`)).isFile, "checkpoint written");
     // resume: a second epoch continues from the checkpoint
     const r2 = await trainMugs({ ...cfg, epochs: 2, resume: true }, tr, te, (l) => lines.push(l));
     assertEquals(r2.steps, 6);
     assert(lines.some((l) => l.startsWith("resumed from")), "resume logged");
+    await Deno.remove(out, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "mugs trainer: every epoch reads out on one fixed bank; the last also on all images",
+  ...gpuTest,
+  fn: async () => {
+    const out = await Deno.makeTempDir({ prefix: "mugs-bank-" });
+    const { cfg, tr, te } = await smallRun(out);
+    const records: Record<string, unknown>[] = [];
+    const r = await trainMugs(
+      { ...cfg, epochs: 2, epochImages: 16, knnBank: 32 },
+      tr,
+      te,
+      () => {},
+      {
+        onRecord: (x) => records.push(x),
+      },
+    );
+    const epochs = records.filter((x) => x.kind === "epoch");
+    assertEquals(epochs.map((x) => x.knn_train_images), [32, 32]);
+    assertEquals(epochs.map((x) => typeof x.knn_top1_all_images), ["undefined", "number"]);
+    assertEquals(r.knn_top1, epochs[1].knn_top1_all_images);
+    const bases = records.filter((x) => x.kind === "baseline" && typeof x.knn_top1 === "number");
+    assertEquals(bases.map((x) => x.knn_train_images).sort(), [32, tr.n].sort());
     await Deno.remove(out, { recursive: true });
   },
 });
