@@ -8,7 +8,7 @@
  * The k-NN read-out uses the teacher's backbone, as Mugs and DINO evaluate; SwAV and SimCLR have no
  * teacher, so when no loss uses the teacher the student's backbone is evaluated.
  */
-import { type Dataset, subset } from "../data/dataset.ts";
+import type { Dataset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
 import { MultiCrop, type MultiCropConfig } from "../augment/multicrop.ts";
 import type { ViTConfig } from "../nn/vit.ts";
