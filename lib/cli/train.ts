@@ -38,6 +38,7 @@ export function trainerConfig(c: TrainConfig, data: Dataset, preset: DataPreset)
     weightDecay: c.weightDecay,
     weightDecayEnd: c.weightDecayEnd,
     momentumTeacher: c.momentumTeacher,
+    momentumTeacherEnd: c.momentumTeacherEnd,
     teacherTemp: c.teacherTemp,
     warmupTeacherTemp: c.warmupTeacherTemp,
     warmupTeacherTempEpochs: c.warmupTeacherTempEpochs,

@@ -37,6 +37,8 @@ export interface TrainerConfig {
   weightDecay: number;
   weightDecayEnd: number;
   momentumTeacher: number;
+  /** Teacher momentum at the end of the cosine schedule (1 when absent, as DINO). */
+  momentumTeacherEnd?: number;
   teacherTemp: number;
   warmupTeacherTemp: number;
   warmupTeacherTempEpochs: number;
@@ -146,7 +148,7 @@ export async function trainMugs(
   });
   const mom = cosineSchedule({
     base: cfg.momentumTeacher,
-    final: 1,
+    final: cfg.momentumTeacherEnd ?? 1,
     epochs: cfg.epochs,
     itersPerEpoch: perEpoch,
   });
