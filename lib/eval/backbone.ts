@@ -6,9 +6,12 @@
  *
  * A training checkpoint records the ViT configuration and the input normalisation in its
  * sidecar (`config.vit`, `config.mean`, `config.std`); a weight file carries its configuration
- * in `__metadata__` (or it is read from the shapes) and no normalisation.
+ * in `__metadata__` (or it is read from the shapes), and its normalisation when `__metadata__`
+ * has `mean` and `std` (JSON arrays, as `ViT.save(path, { mean, std })` writes them).
  */
+import { z } from "npm:zod@4.6.7";
 import { loadCheckpoint } from "../io/checkpoint.ts";
+import { readSafetensors } from "../io/safetensors.ts";
 import { ViT, type ViTConfig } from "../nn/vit.ts";
 import type { Dataset } from "../data/dataset.ts";
 
@@ -45,6 +48,9 @@ export async function loadBackbone(
   path: string,
   opts: { network?: Network; numHeads?: number } = {},
 ): Promise<LoadedBackbone> {
+  if (/^https?:\/\//.test(path) && path.endsWith(".safetensors")) {
+    return await loadWeightFile(path, opts.numHeads); // a weight file by URL
+  }
   let stat: Deno.FileInfo;
   try {
     stat = await Deno.stat(path);
@@ -54,8 +60,7 @@ export async function loadBackbone(
     );
   }
   if (stat.isFile && path.endsWith(".safetensors") && !path.endsWith("checkpoint.safetensors")) {
-    const o = opts.numHeads === undefined ? {} : { numHeads: opts.numHeads };
-    return { vit: await ViT.load(path, o), source: path };
+    return await loadWeightFile(path, opts.numHeads);
   }
   // a run's output folder holds checkpoint/; accept either
   let dir = path;
@@ -94,6 +99,34 @@ export async function loadBackbone(
     epoch: ck.meta.epoch,
     step: ck.meta.step,
   };
+}
+
+const Normalisation = z.array(z.number().finite()).min(1);
+
+/** A ViT weight file, with the input normalisation its `__metadata__` records (`mean`, `std`). */
+async function loadWeightFile(path: string, numHeads?: number): Promise<LoadedBackbone> {
+  const vit = await ViT.load(path, numHeads === undefined ? {} : { numHeads });
+  const meta = (await readSafetensors(path)).metadata;
+  const norm: { mean?: number[]; std?: number[] } = {};
+  for (const k of ["mean", "std"] as const) {
+    if (meta[k] === undefined) continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(meta[k]);
+    } catch {
+      v = meta[k];
+    }
+    const r = Normalisation.safeParse(v);
+    if (!r.success || r.data.length !== vit.config.inChans) {
+      throw new Error(
+        `${path}: __metadata__.${k} must be a JSON array of ${vit.config.inChans} numbers (one per channel), got ${
+          meta[k]
+        }`,
+      );
+    }
+    norm[k] = r.data;
+  }
+  return { vit, source: path, ...norm };
 }
 
 /**

@@ -46,9 +46,11 @@ export interface InfoNCEOptions {
   /** Multiply the loss by `2 * T`, as MoCo v3 (default false: Mugs does not). */
   scaleBy2T?: boolean;
   /**
-   * Negatives: `"queue"` (Mugs, default) or `"queue+batch"`, which adds the teacher targets of
+   * Negatives: `"queue"` (Mugs, default); `"queue+batch"`, which adds the teacher targets of
    * the batch's other images (of the paired teacher view) to the queue, as MoCo v3's in-batch
-   * negatives: useful while the queue still holds random or stale keys.
+   * negatives: useful while the queue still holds random or stale keys; or `"batch"`, the
+   * batch's targets alone (MoCo v3: no queue), for a teacher that changes too fast between
+   * steps for its queued keys to be consistent negatives (a teacher momentum near 0).
    */
   negatives?: NegativesMode;
 }
@@ -61,7 +63,7 @@ export interface InfoNCEOptions {
  * const n: NegativesMode = "queue+batch";
  * ```
  */
-export type NegativesMode = "queue" | "queue+batch";
+export type NegativesMode = "queue" | "queue+batch" | "batch";
 
 /**
  * Options of the multi-crop InfoNCE losses.
@@ -148,16 +150,19 @@ export function multiCropInfoNCE(
   const qT = q.mul(1 / T);
   // lse over the negatives of each student row, as CE(neg, label 0) + neg_0: one fused
   // cross-entropy pass (and one backward kernel) over the [V_s*B, K] logits
-  const keys = queue.detach();
-  const neg = qT.matmul(keys, { transB: true }); // [V_s*B, K]
-  const neg0 = qT.matmul(keys.slice(0, 0, 1), { transB: true }); // [V_s*B, 1]
-  const label0 = tensor(new Int32Array(vs * B), [vs * B]);
-  const lseNeg = crossEntropy(neg, label0, { reduction: "none" }).reshape([vs * B, 1]).add(neg0)
-    .reshape([1, vs, B]);
+  const mode = opts.negatives ?? "queue";
+  const lseQueue = () => {
+    const keys = queue.detach();
+    const neg = qT.matmul(keys, { transB: true }); // [V_s*B, K]
+    const neg0 = qT.matmul(keys.slice(0, 0, 1), { transB: true }); // [V_s*B, 1]
+    const label0 = tensor(new Int32Array(vs * B), [vs * B]);
+    return crossEntropy(neg, label0, { reduction: "none" }).reshape([vs * B, 1]).add(neg0)
+      .reshape([1, vs, B]);
+  };
   // positives of every (teacher view, student view) pair
   const pos = qT.reshape([1, vs, B, D]).mul(k.reshape([vt, 1, B, D])).sum(3); // [V_t, V_s, B]
   let rows: Tensor; // cross-entropy with the positive as label, per pair and row
-  if ((opts.negatives ?? "queue") === "queue+batch") {
+  if (mode !== "queue") {
     // ce[t, v, b] = lse_j(q_vb · k_tj / T) - pos: the batch's keys of view t, positive included;
     // the queue joins through logaddexp: ce + log(1 + exp(lseNeg - lse_batch))
     const labels = tensor(Int32Array.from({ length: vs * B }, (_, r) => r % B), [vs * B]);
@@ -170,9 +175,9 @@ export function multiCropInfoNCE(
           }),
       ),
     ).reshape([vt, vs, B]);
-    rows = ce.add(softplus(lseNeg.sub(ce.add(pos))));
+    rows = mode === "batch" ? ce : ce.add(softplus(lseQueue().sub(ce.add(pos))));
   } else {
-    rows = softplus(lseNeg.sub(pos));
+    rows = softplus(lseQueue().sub(pos));
   }
   const scale = opts.scaleBy2T ? 2 * T : 1;
   const w = tensor(Float32Array.from(weights.flat(), (x) => (x * scale) / B), [vt, vs, 1]);

@@ -27,7 +27,7 @@ import { sync } from "../gpu/device.ts";
 export interface TrainerConfig {
   epochs: number;
   batchSize: number;
-  /** Images per epoch: the first ones of each epoch's seeded permutation (all when absent). */
+  /** Images per epoch: the first ones of each epoch's seeded permutation (all when 0 or absent). */
   epochImages?: number;
   seed: number;
   /** Base learning rate for a batch of 256 (scaled linearly by batchSize / 256). */
@@ -125,11 +125,11 @@ export async function trainMugs(
     shuffle: true,
     dropLast: true,
   });
-  const perEpoch = Math.floor(Math.min(cfg.epochImages ?? data.n, data.n) / cfg.batchSize);
+  const perEpoch = Math.floor(Math.min(cfg.epochImages || data.n, data.n) / cfg.batchSize);
   if (perEpoch < 1) {
     throw new Error(
       `batch size ${cfg.batchSize} is larger than the ${
-        Math.min(cfg.epochImages ?? data.n, data.n)
+        Math.min(cfg.epochImages || data.n, data.n)
       } images of an epoch`,
     );
   }

@@ -202,13 +202,20 @@ export class ViT extends Module {
    * Write the weights as safetensors (atomically: temp file + rename), with the
    * configuration in `__metadata__.config` so `ViT.load` can rebuild the model from the file.
    *
+   * `metadata` adds string fields (e.g. the input normalisation `mean`/`std` as JSON arrays,
+   * which `loadBackbone` reads back).
+   *
    * @example
    * ```ts
-   * await vit.save("out/vit.safetensors");
+   * await vit.save("out/vit.safetensors", { mean: "[0.286]", std: "[0.353]" });
    * ```
    */
-  async save(path: string): Promise<void> {
-    await saveModule(this, path, { config: JSON.stringify(this.config), model: "vit" });
+  async save(path: string, metadata: Record<string, string> = {}): Promise<void> {
+    await saveModule(this, path, {
+      ...metadata,
+      config: JSON.stringify(this.config),
+      model: "vit",
+    });
   }
 
   /**

@@ -114,6 +114,35 @@ for (const B of [1, 7]) {
   );
 }
 
+Deno.test("instanceLoss: batch negatives alone (MoCo v3, no queue)", gpuTest, async () => {
+  const vs = 3;
+  const B = 6;
+  await checkOp("instanceLoss batch", {
+    inputs: [{ shape: [vs * B, D] }, { shape: [2 * B, D], grad: false }, {
+      shape: [K, D],
+      grad: false,
+    }],
+    gpu: (s, t, queue) => instanceLoss(s, t, queue, { studentViews: vs, negatives: "batch" }),
+    ref: (s, t) =>
+      Float64Array.of(
+        refInfoNCE(s, t, new Float64Array(0), {
+          vs,
+          vt: 2,
+          B,
+          D,
+          K: 0,
+          T: 0.2,
+          mode: "mugs",
+          normalize: true,
+          batch: true,
+        }),
+      ),
+    fwd: FWD,
+    bwd: BWD,
+    seed: 60,
+  });
+});
+
 Deno.test("instanceLoss: no normalisation, T=0.1, MoCo v3's 2T scaling", gpuTest, async () => {
   const B = 3;
   const vs = 4;
