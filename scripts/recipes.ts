@@ -22,39 +22,35 @@ import { init } from "../lib/gpu/device.ts";
 import { trainMugs } from "../lib/mugs/trainer.ts";
 import { MetricsLog } from "../lib/io/metrics_log.ts";
 
-/** The built-in study: each entry changes the kit's defaults in one or a few ways. */
+/**
+ * The built-in study (docs/recipes.md): the kit's defaults (`A`) and one change each, the
+ * published recipe scaled to this size, and the SimCLR baseline.
+ */
 export const STUDY: Record<string, Record<string, unknown>> = {
-  // the published recipe as the kit scaled it (momentum 0.96 -> 1, queue negatives, base lr
-  // 0.002), in the small-run shape (2 local crops, 1 024 prototypes)
-  published: { localCrops: 2, heads: { prototypes: 1024 } },
-  // teacher momentum from 0 (teacher = student) on a cosine towards 1, the batch's own
-  // teacher targets as extra negatives, peak lr 1e-3
-  warm: {
-    localCrops: 2,
-    heads: { prototypes: 1024 },
-    momentumTeacher: 0,
-    negatives: "queue+batch",
-    lr: 0.004,
+  // the published recipe as the kit scaled it before (configs/mugs_official_scaled.json)
+  published: {
+    batchSize: 64,
+    warmupEpochs: 1,
+    weightDecay: 0.04,
+    weightDecayEnd: 0.2,
+    momentumTeacher: 0.96,
+    momentumTeacherEnd: 1,
+    negatives: "queue",
+    dropPath: 0.1,
+    patchEmbedLrScale: 0.2,
+    views: "mugs",
+    localCrops: 4,
+    strongProb: 0.5,
+    heads: { predHidden: 512, prototypes: 4096 },
   },
-  // ... with weak views only
-  warm_weak: {
-    localCrops: 2,
-    heads: { prototypes: 1024 },
-    momentumTeacher: 0,
-    negatives: "queue+batch",
-    lr: 0.004,
-    strongProb: 0,
-  },
-  // ... the instance loss alone (the moco preset)
-  warm_weak_moco: {
-    preset: "moco",
-    localCrops: 2,
-    heads: { prototypes: 1024 },
-    momentumTeacher: 0,
-    negatives: "queue+batch",
-    lr: 0.004,
-    strongProb: 0,
-  },
+  // the defaults: teacher = student (momentum 0), queue + batch negatives, no predictor,
+  // SimCLR views, batch 128, peak lr 1e-3
+  A: {},
+  B: { momentumTeacherEnd: 0.99 }, // an EMA teacher growing towards 0.99
+  C: { weights: { instance: 1, localGroup: 0.5, group: 0.2 } },
+  D: { lr: 0.004 }, // peak lr 2e-3
+  E: { weights: { instance: 1, localGroup: 1, group: 3 } },
+  simclr: { preset: "simclr" },
 };
 
 function parse() {

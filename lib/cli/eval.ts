@@ -18,6 +18,7 @@
  */
 import { z } from "npm:zod@4.6.7";
 import { dirname } from "node:path";
+import { PRETRAINED } from "../eval/pretrained.ts";
 import { parseFlags, runMain } from "./flags.ts";
 import { dataLayout, loadData } from "./data.ts";
 import { checkFits, loadBackbone } from "../eval/backbone.ts";
@@ -61,8 +62,8 @@ const READOUTS = ["knn", "linear", "tsne", "attention"] as const;
  * ```
  */
 export const EvalOptions = z.strictObject({
-  checkpoint: z.string().min(1).describe(
-    "training output folder, its checkpoint/ folder, or a ViT .safetensors file",
+  checkpoint: z.string().min(1).default(PRETRAINED).describe(
+    "training output folder, its checkpoint/ folder, or a ViT .safetensors file [default: the shipped backbone, weights/vit_micro_28_mugs.safetensors]",
   ),
   data: z.string().min(1).default("embedded").describe(
     '"embedded", "fashion-mnist" (Debian\'s files), an IDX, CIFAR-10 or image folder',
@@ -136,7 +137,12 @@ export async function runEval(
   });
   checkFits(bb.vit, train, `--checkpoint ${o.checkpoint}`, `--data ${o.data}`);
   const runDir = bb.network ? dirname(dirname(bb.source)) : dirname(o.checkpoint);
-  const out = o.out ?? (bb.network ? `${runDir}/eval` : `${dirname(o.checkpoint)}/eval`);
+  const out = o.out ??
+    (o.checkpoint === PRETRAINED
+      ? "runs/eval-pretrained" // not inside the shipped weights/ folder
+      : bb.network
+      ? `${runDir}/eval`
+      : `${dirname(o.checkpoint)}/eval`);
   await Deno.mkdir(out, { recursive: true });
   const crops = multiCropConfig("mugs", preset);
   const mean = bb.mean ?? [...crops.mean];
@@ -343,7 +349,7 @@ export async function main(argv: string[]): Promise<number> {
   const args = parseFlags(
     EvalOptions,
     argv,
-    "deno task eval --checkpoint PATH [--knn] [--linear] [--tsne] [--attention] [options]",
+    "deno task eval [--checkpoint PATH] [--knn] [--linear] [--tsne] [--attention] [options]",
     "Evaluate a trained backbone: k-NN, linear and few-label probes, t-SNE, attention maps.",
   );
   if (args.help) {

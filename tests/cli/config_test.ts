@@ -38,29 +38,34 @@ Deno.test("config: the defaults validate and are the small run's", async () => {
   assertEquals(c.preset, "mugs", "preset");
   assertEquals(c.vit, "vit_micro_28", "vit");
   assertEquals(c.data, "embedded", "data");
-  assertEquals(c.batchSize, 64, "batch");
+  assertEquals(c.batchSize, 128, "batch");
   assertEquals(c.weights, { instance: 1, localGroup: 1, group: 1 }, "weights");
   assertEquals(
     [c.heads.hidden, c.heads.out, c.heads.predHidden, c.heads.bottleneck, c.heads.prototypes],
-    [256, 128, 512, 128, 4096],
-    "heads",
+    [256, 128, 0, 128, 1024],
+    "heads (no predictor)",
   );
-  assertEquals([c.queueSize, c.memorySize, c.heads.k, c.localCrops], [2048, 2048, 8, 4], "sizes");
+  assertEquals([c.queueSize, c.memorySize, c.heads.k, c.localCrops], [2048, 2048, 8, 0], "sizes");
   assertEquals(
     [c.minLr, c.weightDecay, c.weightDecayEnd, c.teacherTemp, c.studentTemp, c.infoNceTemp],
-    [1e-6, 0.04, 0.2, 0.04, 0.1, 0.2],
+    [1e-6, 0.05, 0.05, 0.04, 0.1, 0.2],
     "recipe",
   );
-  assertEquals([c.clipGrad, c.freezeLastLayer, c.dropPath, c.patchEmbedLrScale], [3, 1, 0.1, 0.2]);
+  assertEquals([c.clipGrad, c.freezeLastLayer, c.dropPath, c.patchEmbedLrScale], [3, 1, 0, 1]);
+  assertEquals(
+    [c.momentumTeacher, c.momentumTeacherEnd, c.negatives, c.views, c.strongProb],
+    [0, 0, "queue+batch", "simclr", 0],
+    "the small-run recipe (docs/recipes.md)",
+  );
   assert(c.epochs >= 3 && c.epochs <= 5, "3 to 5 epochs");
   assertEquals(resolveConfig(), TRAIN_DEFAULTS, "resolveConfig()");
 });
 
 Deno.test("config: each preset", async () => {
   const want = {
-    mugs: { weights: [1, 1, 1], groupLoss: "dino", views: "mugs" },
+    mugs: { weights: [1, 1, 1], groupLoss: "dino", views: "simclr" },
     dino: { weights: [0, 0, 1], groupLoss: "dino", views: "dino" },
-    moco: { weights: [1, 0, 0], groupLoss: "dino", views: "mugs" },
+    moco: { weights: [1, 0, 0], groupLoss: "dino", views: "simclr" },
     swav: { weights: [0, 0, 1], groupLoss: "swav", views: "swav" },
     simclr: { weights: [1, 0, 0], groupLoss: "dino", views: "simclr" },
   };

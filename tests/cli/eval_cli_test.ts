@@ -3,6 +3,7 @@ import { main, runEval } from "../../lib/cli/eval.ts";
 import { parseFlags } from "../../lib/cli/flags.ts";
 import { EvalOptions } from "../../lib/cli/eval.ts";
 import { tinyCheckpoint } from "./fixtures.ts";
+import { PRETRAINED } from "../../lib/eval/pretrained.ts";
 
 await setup();
 
@@ -77,7 +78,9 @@ Deno.test("eval cli: --help lists the read-outs; bad values name the flag", asyn
     "--ks: expected a number",
   );
   await assertRejects(() => main(["--checkpoint", "x", "--threshold", "2"]), "--threshold:");
-  await assertRejects(() => main(["--knn"]), "--checkpoint:");
+  // without --checkpoint the shipped backbone is read (and the output goes under runs/)
+  assertEquals(EvalOptions.parse({}).checkpoint, PRETRAINED);
+  assert((await Deno.stat(PRETRAINED)).isFile, `the shipped backbone ${PRETRAINED} exists`);
   await assertRejects(
     () => main(["--checkpoint", "/nonexistent/run"]),
     "--checkpoint /nonexistent/run: no such file or folder",
