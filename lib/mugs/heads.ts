@@ -164,6 +164,13 @@ export interface InstanceHeadOptions {
   nlayers?: number;
   /** L2-normalise the projection before the predictor [true] (`norm_before_pred`). */
   normBeforePred?: boolean;
+  /**
+   * A residual predictor [false]: prediction = normalise(z + predictor(z)) with the predictor's
+   * last layer zero at init, so the student starts by predicting its own projection (not a
+   * random map of it) and learns the asymmetry from there. Not in the official code: a kit
+   * option for short runs (docs/recipes.md).
+   */
+  residualPred?: boolean;
   /** Weight init ["official"]. */
   init?: HeadInit;
   /** Initialisation seed [0] (or give `gen`). */
@@ -189,6 +196,7 @@ export class InstanceHead extends Module {
   readonly inDim: number;
   readonly outDim: number;
   readonly normBeforePred: boolean;
+  readonly residualPred: boolean;
   protected readonly headName: string = "InstanceHead";
 
   /**
@@ -209,6 +217,7 @@ export class InstanceHead extends Module {
     this.inDim = o.inDim;
     this.outDim = o.outDim ?? 256;
     this.normBeforePred = o.normBeforePred ?? true;
+    this.residualPred = o.residualPred ?? false;
     this.projector = this.module(
       "projector",
       new ProjectionMLP({
@@ -235,6 +244,10 @@ export class InstanceHead extends Module {
         }),
       )
       : null;
+    if (this.predictor && this.residualPred) {
+      const w = this.predictor.layers[this.predictor.layers.length - 1].weight;
+      w.storage!.rt.upload(w.buffer, new Float32Array(w.size)); // the residual starts at 0
+    }
   }
 
   /** The L2-normalised projection [..., outDim] (the teacher's target). */
@@ -254,7 +267,8 @@ export class InstanceHead extends Module {
     checkInput(this.headName, x, this.inDim);
     let feat = this.projector.forward(x);
     if (this.normBeforePred) feat = l2normalize(feat);
-    return l2normalize(this.predictor.forward(feat));
+    const p = this.predictor.forward(feat);
+    return l2normalize(this.residualPred ? feat.add(p) : p);
   }
 
   /** Normalised prediction for a student head, normalised projection for a teacher head. */

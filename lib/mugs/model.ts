@@ -35,6 +35,8 @@ export interface MugsHeadConfig {
   relationDepth: number;
   /** Fix the prototype norms (`norm_last_layer`). */
   normLastLayer: boolean;
+  /** Residual predictors, zero at init (a kit option; absent: the official predictor). */
+  residualPred?: boolean;
 }
 
 /** What the network gives for a list of views (rows view-major: view 0's batch first). */
@@ -91,6 +93,7 @@ export class MugsNet extends Module {
         hiddenDim: heads.hidden,
         outDim: heads.out,
         predHiddenDim: pred,
+        residualPred: heads.residualPred,
         seed: seed + 21,
       }),
     );
@@ -101,6 +104,7 @@ export class MugsNet extends Module {
         hiddenDim: heads.hidden,
         outDim: heads.out,
         predHiddenDim: pred,
+        residualPred: heads.residualPred,
         seed: seed + 31,
       }),
     );

@@ -7,6 +7,7 @@ import {
   WeightNormLinear,
 } from "../../lib/mugs/heads.ts";
 import { Generator } from "../../lib/tensor/rng.ts";
+import { tensor } from "../../lib/tensor/tensor.ts";
 import { toHost } from "../../lib/io/weights.ts";
 import { randArray } from "../helpers.ts";
 import { get, groupHead, instanceHead, l2rows, weightNorm } from "./reference.ts";
@@ -403,5 +404,30 @@ Deno.test({
         }),
       "ProjectionMLP: nlayers must be an integer >= 0",
     );
+  },
+});
+
+Deno.test({
+  name: "InstanceHead residualPred: predicts its own projection at init, then the residual trains",
+  ...gpuTest,
+  fn: async () => {
+    const head = new InstanceHead({
+      inDim: 13,
+      hiddenDim: 17,
+      outDim: 7,
+      predHiddenDim: 11,
+      residualPred: true,
+      seed: 3,
+    });
+    const x = tensor(Float32Array.from(randArray(5 * 13, 4)), [5, 13]);
+    assertClose(await head.predict(x).toArray(), await head.project(x).toArray(), {
+      atol: 1e-6,
+      rtol: 1e-5,
+    }, "prediction = projection at init");
+    const last = head.predictor!.layers[head.predictor!.layers.length - 1].weight;
+    assertEquals(Array.from(await last.toArray()).every((v) => v === 0), true, "zero last layer");
+    head.predict(x).pow(3).sum().backward(); // a loss that is not constant on the sphere
+    const g = await last.grad!.toArray();
+    assert(Array.from(g).some((v) => v !== 0), "the residual's last layer gets a gradient");
   },
 });
