@@ -50,6 +50,10 @@ export const STUDY: Record<string, Record<string, unknown>> = {
   C: { weights: { instance: 1, localGroup: 0.5, group: 0.2 } },
   D: { lr: 0.004 }, // peak lr 2e-3
   E: { weights: { instance: 1, localGroup: 1, group: 3 } },
+  F: { negatives: "batch" }, // no queue
+  I: { preset: "moco" }, // the instance loss alone
+  J: { heads: { predHidden: 512, residualPred: true } }, // a predictor that starts as identity
+  K: { lr: 0.001 }, // peak lr 5e-4
   simclr: { preset: "simclr" },
 };
 
@@ -137,7 +141,9 @@ if (import.meta.main) {
   const cmd = `deno run -A scripts/recipes.ts ${Deno.args.join(" ")}`;
   for (const name of names) {
     const fields = all[name];
-    const batch = (fields.batchSize as number | undefined) ?? 64;
+    // the interval is counted in steps of the configuration's own batch (its preset's default
+    // when it names none)
+    const batch = resolveLayers([{ source: `configuration ${name}`, values: fields }]).batchSize;
     const c: TrainConfig = resolveLayers([
       { source: `configuration ${name}`, values: fields },
       {
