@@ -54,6 +54,7 @@ export const STUDY: Record<string, Record<string, unknown>> = {
   I: { preset: "moco" }, // the instance loss alone
   J: { heads: { predHidden: 512, residualPred: true } }, // a predictor that starts as identity
   K: { lr: 0.001 }, // peak lr 5e-4
+  L: { instanceLoss: "ntxent" }, // SimCLR's loss for the instance branch, the other two on
   simclr: { preset: "simclr" },
 };
 
