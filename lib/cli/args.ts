@@ -144,7 +144,8 @@ export const TRAIN_OPTIONS: readonly TrainOption[] = Object.freeze([
 
 function formatValue(v: unknown): string {
   if (v !== null && typeof v === "object") {
-    return Object.entries(v).map(([k, x]) => `${k}=${x}`).join(",");
+    // "\x02": a line may break after the comma (no space is printed there)
+    return Object.entries(v).map(([k, x]) => `${k}=${x}`).join(",\x02");
   }
   return String(v);
 }
@@ -153,8 +154,13 @@ function wrap(text: string, width: number): string[] {
   const out: string[] = [];
   let line = "";
   for (const word of text.split(" ")) {
-    if (line && line.length + 1 + word.length > width) [out[out.length], line] = [line, word];
-    else line = line ? `${line} ${word}` : word;
+    // a word may hold break points ("\x02") where it continues without a space
+    word.split("\x02").forEach((piece, i) => {
+      const sep = i === 0 && line ? " " : "";
+      if (line && line.length + sep.length + piece.length > width) {
+        [out[out.length], line] = [line, piece];
+      } else line += sep + piece;
+    });
   }
   return [...out, line];
 }
