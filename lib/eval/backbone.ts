@@ -105,8 +105,9 @@ const Normalisation = z.array(z.number().finite()).min(1);
 
 /** A ViT weight file, with the input normalisation its `__metadata__` records (`mean`, `std`). */
 async function loadWeightFile(path: string, numHeads?: number): Promise<LoadedBackbone> {
-  const vit = await ViT.load(path, numHeads === undefined ? {} : { numHeads });
-  const meta = (await readSafetensors(path)).metadata;
+  const file = await readSafetensors(path); // read once: the weights and their metadata
+  const vit = ViT.fromFile(file, path, numHeads === undefined ? {} : { numHeads });
+  const meta = file.metadata;
   const norm: { mean?: number[]; std?: number[] } = {};
   for (const k of ["mean", "std"] as const) {
     if (meta[k] === undefined) continue;

@@ -231,11 +231,24 @@ export class ViT extends Module {
    * ```
    */
   static async load(pathOrUrl: string | URL, options: Partial<ViTConfig> = {}): Promise<ViT> {
-    const file = await readSafetensors(pathOrUrl);
-    const vit = new ViT(configFromFile(file, String(pathOrUrl), options));
+    return ViT.fromFile(await readSafetensors(pathOrUrl), String(pathOrUrl), options);
+  }
+
+  /**
+   * `ViT.load` on a file already read (`readSafetensors`), for callers that also want its
+   * `__metadata__`; `source` names the file in errors.
+   *
+   * @example
+   * ```ts
+   * const file = await readSafetensors("vit.safetensors");
+   * const vit = ViT.fromFile(file, "vit.safetensors"); // file.metadata is still at hand
+   * ```
+   */
+  static fromFile(file: SafeFile, source: string, options: Partial<ViTConfig> = {}): ViT {
+    const vit = new ViT(configFromFile(file, source, options));
     // a classification head (timm `head.*`) is not part of the backbone; anything else must match
     const tensors = new Map([...file.tensors].filter(([name]) => !name.startsWith("head.")));
-    vit.loadStateDict(tensors, { source: String(pathOrUrl) });
+    vit.loadStateDict(tensors, { source });
     return vit;
   }
 
