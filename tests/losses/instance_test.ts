@@ -78,70 +78,44 @@ for (const B of [3, 7]) {
   }
 }
 
-for (const B of [1, 7]) {
-  Deno.test(
-    `instanceLoss: queue+batch negatives (MoCo v3's in-batch keys), B=${B}`,
-    gpuTest,
-    async () => {
-      const vs = 4;
-      await checkOp(`instanceLoss queue+batch B=${B}`, {
-        inputs: [
-          { shape: [vs * B, D] },
-          { shape: [2 * B, D], grad: false },
-          { shape: [K, D], grad: false },
-        ],
-        gpu: (s, t, queue) =>
-          instanceLoss(s, t, queue, { studentViews: vs, negatives: "queue+batch" }),
-        ref: (s, t, queue) =>
-          Float64Array.of(
-            refInfoNCE(s, t, queue, {
-              vs,
-              vt: 2,
-              B,
-              D,
-              K,
-              T: 0.2,
-              mode: "mugs",
-              normalize: true,
-              batch: true,
-            }),
-          ),
-        fwd: FWD,
-        bwd: BWD,
-        seed: 40 + B,
-      });
-    },
-  );
-}
-
-Deno.test("instanceLoss: batch negatives alone (MoCo v3, no queue)", gpuTest, async () => {
-  const vs = 3;
-  const B = 6;
-  await checkOp("instanceLoss batch", {
-    inputs: [{ shape: [vs * B, D] }, { shape: [2 * B, D], grad: false }, {
-      shape: [K, D],
-      grad: false,
-    }],
-    gpu: (s, t, queue) => instanceLoss(s, t, queue, { studentViews: vs, negatives: "batch" }),
-    ref: (s, t) =>
-      Float64Array.of(
-        refInfoNCE(s, t, new Float64Array(0), {
-          vs,
-          vt: 2,
-          B,
-          D,
-          K: 0,
-          T: 0.2,
-          mode: "mugs",
-          normalize: true,
-          batch: true,
-        }),
-      ),
-    fwd: FWD,
-    bwd: BWD,
-    seed: 60,
+// in-batch negatives (MoCo v3's keys): with the queue (B = 1, 7; 4 student views) or alone
+// (B = 6; 3 views; the reference then has no queue)
+for (
+  const [negatives, B, vs, seed] of [
+    ["queue+batch", 1, 4, 41],
+    ["queue+batch", 7, 4, 47],
+    ["batch", 6, 3, 60],
+  ] as const
+) {
+  Deno.test(`instanceLoss: ${negatives} negatives, B=${B}`, gpuTest, async () => {
+    const withQueue = negatives === "queue+batch";
+    await checkOp(`instanceLoss ${negatives} B=${B}`, {
+      inputs: [
+        { shape: [vs * B, D] },
+        { shape: [2 * B, D], grad: false },
+        { shape: [K, D], grad: false },
+      ],
+      gpu: (s, t, queue) => instanceLoss(s, t, queue, { studentViews: vs, negatives }),
+      ref: (s, t, queue) =>
+        Float64Array.of(
+          refInfoNCE(s, t, withQueue ? queue : new Float64Array(0), {
+            vs,
+            vt: 2,
+            B,
+            D,
+            K: withQueue ? K : 0,
+            T: 0.2,
+            mode: "mugs",
+            normalize: true,
+            batch: true,
+          }),
+        ),
+      fwd: FWD,
+      bwd: BWD,
+      seed,
+    });
   });
-});
+}
 
 Deno.test("instanceLoss: no normalisation, T=0.1, MoCo v3's 2T scaling", gpuTest, async () => {
   const B = 3;
