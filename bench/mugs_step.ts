@@ -6,11 +6,9 @@
  * step run phase by phase, `MugsState.phases`, with a GPU sync after each).
  */
 import { sync } from "../lib/gpu/device.ts";
-import { MugsNet } from "../lib/mugs/model.ts";
 import { MugsState } from "../lib/mugs/step.ts";
 import { vitConfig } from "../lib/nn/vit.ts";
-import { AdamW, paramGroups } from "../lib/optim/adamw.ts";
-import { MultiCrop, multiCropConfig } from "../lib/augment/multicrop.ts";
+import { multiCropConfig } from "../lib/augment/multicrop.ts";
 import { rand } from "../lib/tensor/tensor.ts";
 import { tidy, tidyAsync } from "../lib/tensor/scope.ts";
 import { r3, report, reportKernelTimes } from "./harness.ts";
@@ -29,21 +27,12 @@ export async function benchMugsStep(steps = 4): Promise<void> {
     relationDepth: 1,
     normLastLayer: true,
   };
-  const student = new MugsNet(vit, heads, true, 0);
-  const teacher = new MugsNet(vit, heads, false, 0);
-  teacher.loadStateDict(student.stateDict(), { strict: false });
-  const opt = new AdamW(paramGroups(student.namedParameters(), { patchEmbedLrScale: 0.2 }), {
-    lr: 5e-4,
-    weightDecay: 0.04,
-  });
   const base = multiCropConfig("mugs", "fashion-mnist");
-  const crops = new MultiCrop({ ...base, local: { ...base.local, count: 4 } });
-  const state = new MugsState(
-    student,
-    teacher,
-    opt,
-    crops,
-    {
+  const state = MugsState.create({
+    vit,
+    heads,
+    crops: { ...base, local: { ...base.local, count: 4 } },
+    step: {
       weights: { instance: 1, localGroup: 1, group: 1 },
       queueSize: 4096,
       memorySize: 4096,
@@ -51,9 +40,12 @@ export async function benchMugsStep(steps = 4): Promise<void> {
       clip: 3,
       freezeLastLayer: 0,
     },
-    0.04,
-    0,
-  );
+    teacherTemp: 0.04,
+    seed: 0,
+    lr: 5e-4,
+    weightDecay: 0.04,
+    patchEmbedLrScale: 0.2,
+  });
   const images = rand([B, 1, 28, 28], { seed: 1 });
   const sched = { epoch: 1, lr: 5e-4, weightDecay: 0.04, momentum: 0.996 };
   for (let i = 0; i < 2; i++) tidy(() => void state.step(images, i, sched));

@@ -19,7 +19,7 @@
  * own two global views (in-batch negatives, no teacher, no queue).
  */
 import { MugsNet, type MugsOutputs } from "./model.ts";
-import { AdamW } from "../optim/adamw.ts";
+import { AdamW, paramGroups } from "../optim/adamw.ts";
 import { emaUpdate } from "../optim/ema.ts";
 import { cancelGradients } from "../optim/clip.ts";
 import { FifoQueue } from "../memory/queue.ts";
@@ -31,7 +31,9 @@ import { swavLoss } from "../losses/swav.ts";
 import { ntXentLoss } from "../losses/ntxent.ts";
 import type { PairingMode } from "../losses/pairing.ts";
 import { weightedTotal } from "../losses/total.ts";
-import type { MultiCrop } from "../augment/multicrop.ts";
+import { MultiCrop, type MultiCropConfig } from "../augment/multicrop.ts";
+import type { ViTConfig } from "../nn/vit.ts";
+import type { MugsHeadConfig } from "./model.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/tape.ts";
 import { runtime } from "../gpu/device.ts";
@@ -106,8 +108,52 @@ export const STEP_PHASES = [
 /** One phase of a step. */
 export type StepPhase = (typeof STEP_PHASES)[number];
 
+/**
+ * What `MugsState.create` builds a training state from.
+ *
+ * @example
+ * ```ts
+ * const o: MugsSetup = { vit, heads, crops, step, teacherTemp: 0.04, seed: 0, lr: 5e-4, weightDecay: 0.04, patchEmbedLrScale: 0.2 };
+ * ```
+ */
+export interface MugsSetup {
+  vit: ViTConfig;
+  heads: MugsHeadConfig;
+  crops: MultiCropConfig;
+  step: StepConfig;
+  /** The group loss's teacher temperature, or its schedule by epoch. */
+  teacherTemp: number | ((epoch: number) => number);
+  seed: number;
+  /** AdamW's initial lr and weight decay (the schedules set them per step). */
+  lr: number;
+  weightDecay: number;
+  /** lr multiplier of the patch embedding (DINO's parameter groups). */
+  patchEmbedLrScale: number;
+}
+
 /** Student, teacher, optimiser, queues, memories and the group loss's centre: the training state. */
 export class MugsState {
+  /**
+   * Build the whole state: the student, the teacher as its copy, AdamW with DINO's parameter
+   * groups, the multi-crop views, the queues and memories.
+   *
+   * @example
+   * ```ts
+   * const state = MugsState.create({ vit, heads, crops, step, teacherTemp: 0.04, seed: 0, lr: 5e-4, weightDecay: 0.04, patchEmbedLrScale: 0.2 });
+   * ```
+   */
+  static create(o: MugsSetup): MugsState {
+    const student = new MugsNet(o.vit, o.heads, true, o.seed);
+    const teacher = new MugsNet(o.vit, o.heads, false, o.seed);
+    teacher.loadStateDict(student.stateDict(), { strict: false }); // teacher starts as the student
+    const groups = paramGroups(student.namedParameters(), {
+      patchEmbedLrScale: o.patchEmbedLrScale,
+    });
+    const opt = new AdamW(groups, { lr: o.lr, weightDecay: o.weightDecay });
+    const crops = new MultiCrop(o.crops);
+    return new MugsState(student, teacher, opt, crops, o.step, o.teacherTemp, o.seed);
+  }
+
   readonly instanceQueue: FifoQueue;
   readonly localGroupQueue: FifoQueue;
   readonly teacherMemory: LocalGroupMemory;

@@ -10,12 +10,11 @@
  */
 import type { Dataset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
-import { MultiCrop, type MultiCropConfig } from "../augment/multicrop.ts";
+import type { MultiCropConfig } from "../augment/multicrop.ts";
 import type { ViTConfig } from "../nn/vit.ts";
 import { type MugsHeadConfig, MugsNet } from "./model.ts";
 import { MugsState, type StepConfig, type StepLosses } from "./step.ts";
 import { restoreTrainingState, saveTrainingState } from "./resume.ts";
-import { AdamW, paramGroups } from "../optim/adamw.ts";
 import { cosineSchedule } from "../optim/schedule.ts";
 import { teacherTempSchedule } from "../losses/group.ts";
 import { tidy } from "../tensor/scope.ts";
@@ -102,23 +101,13 @@ export async function trainMugs(
 ): Promise<TrainResult> {
   const onRecord = hooks.onRecord ?? (() => {});
   const t0 = performance.now();
-  const student = new MugsNet(cfg.vit, cfg.heads, true, cfg.seed);
-  const teacher = new MugsNet(cfg.vit, cfg.heads, false, cfg.seed);
-  teacher.loadStateDict(student.stateDict(), { strict: false }); // teacher starts as the student
-  const opt = new AdamW(
-    paramGroups(student.namedParameters(), { patchEmbedLrScale: cfg.patchEmbedLrScale }),
-    {
-      lr: cfg.lr,
-      weightDecay: cfg.weightDecay,
-    },
-  );
-  const crops = new MultiCrop(cfg.crops);
   const tempSchedule = teacherTempSchedule({
     warmupTemp: cfg.warmupTeacherTemp,
     temp: cfg.teacherTemp,
     warmupEpochs: cfg.warmupTeacherTempEpochs,
   });
-  const state = new MugsState(student, teacher, opt, crops, cfg.step, tempSchedule, cfg.seed);
+  const state = MugsState.create({ ...cfg, teacherTemp: tempSchedule });
+  const { student, teacher } = state;
   const loader = new Loader(data, {
     batchSize: cfg.batchSize,
     seed: cfg.seed,

@@ -1,9 +1,8 @@
 /** A tiny Mugs configuration and state for the step, resume and trainer tests. */
-import { type MugsHeadConfig, MugsNet } from "../../lib/mugs/model.ts";
+import type { MugsHeadConfig } from "../../lib/mugs/model.ts";
 import { type LossWeights, MugsState, type StepConfig } from "../../lib/mugs/step.ts";
 import { type ViTConfig, vitConfig } from "../../lib/nn/vit.ts";
-import { AdamW, paramGroups } from "../../lib/optim/adamw.ts";
-import { MultiCrop, type MultiCropConfig, multiCropConfig } from "../../lib/augment/multicrop.ts";
+import { type MultiCropConfig, multiCropConfig } from "../../lib/augment/multicrop.ts";
 
 /** The 28-px ViT shrunk to width 32 and 2 heads. */
 export function tinyVit(depth: number, dropPathRate: number): ViTConfig {
@@ -35,20 +34,11 @@ export function tinyState(o: {
   weights?: LossWeights;
   step?: Partial<StepConfig>;
 }): MugsState {
-  const vit = tinyVit(2, o.dropPathRate);
-  const student = new MugsNet(vit, TINY_HEADS, true, 0);
-  const teacher = new MugsNet(vit, TINY_HEADS, false, 0);
-  teacher.loadStateDict(student.stateDict(), { strict: false }); // teacher starts as the student
-  const opt = new AdamW(paramGroups(student.namedParameters(), { patchEmbedLrScale: 0.2 }), {
-    lr: 1e-3,
-    weightDecay: 0.04,
-  });
-  return new MugsState(
-    student,
-    teacher,
-    opt,
-    new MultiCrop(tinyCrops()),
-    {
+  return MugsState.create({
+    vit: tinyVit(2, o.dropPathRate),
+    heads: TINY_HEADS,
+    crops: tinyCrops(),
+    step: {
       weights: o.weights ?? { instance: 1, localGroup: 1, group: 1 },
       queueSize: o.ringSize,
       memorySize: o.ringSize,
@@ -57,7 +47,10 @@ export function tinyState(o: {
       freezeLastLayer: 1,
       ...o.step,
     },
-    0.04,
-    0,
-  );
+    teacherTemp: 0.04,
+    seed: 0,
+    lr: 1e-3,
+    weightDecay: 0.04,
+    patchEmbedLrScale: 0.2,
+  });
 }

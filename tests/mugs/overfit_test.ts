@@ -11,11 +11,9 @@
  * kernel at odd small sizes; this guards them together at the real ones.
  */
 import { assert, gpuTest, setup } from "../helpers.ts";
-import { MugsNet } from "../../lib/mugs/model.ts";
 import { MugsState } from "../../lib/mugs/step.ts";
 import { vitConfig } from "../../lib/nn/vit.ts";
-import { AdamW, paramGroups } from "../../lib/optim/adamw.ts";
-import { MultiCrop, multiCropConfig } from "../../lib/augment/multicrop.ts";
+import { multiCropConfig } from "../../lib/augment/multicrop.ts";
 import { embedded } from "../../lib/data/embedded.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
 import { tidy } from "../../lib/tensor/scope.ts";
@@ -42,21 +40,12 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     const vit = vitConfig("vit_micro_28", { dropPathRate: 0 });
-    const student = new MugsNet(vit, HEADS, true, 0);
-    const teacher = new MugsNet(vit, HEADS, false, 0);
-    teacher.loadStateDict(student.stateDict(), { strict: false });
-    const opt = new AdamW(paramGroups(student.namedParameters(), { patchEmbedLrScale: 0.2 }), {
-      lr: 1e-3,
-      weightDecay: 0.04,
-    });
     const base = multiCropConfig("mugs", "fashion-mnist");
-    const crops = new MultiCrop({ ...base, local: { ...base.local, count: 2 } });
-    const state = new MugsState(
-      student,
-      teacher,
-      opt,
-      crops,
-      {
+    const state = MugsState.create({
+      vit,
+      heads: HEADS,
+      crops: { ...base, local: { ...base.local, count: 2 } },
+      step: {
         weights: { instance: 1, localGroup: 1, group: 1 },
         queueSize: QUEUE,
         memorySize: 256,
@@ -64,9 +53,12 @@ Deno.test({
         clip: 3,
         freezeLastLayer: 0,
       },
-      0.04,
-      0,
-    );
+      teacherTemp: 0.04,
+      seed: 0,
+      lr: 1e-3,
+      weightDecay: 0.04,
+      patchEmbedLrScale: 0.2,
+    });
     const train = await embedded("train");
     const per = train.height * train.width;
     const images = tensor(
