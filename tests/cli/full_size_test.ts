@@ -10,6 +10,7 @@ import { assert, assertEquals, gpuTest, setup } from "../helpers.ts";
 import { loadData } from "../../lib/cli/data.ts";
 import { trainerConfig } from "../../lib/cli/train.ts";
 import { presetDefaults } from "../../lib/mugs/config.ts";
+import { TINY_HEADS } from "../mugs/fixtures.ts";
 import { trainMugs } from "../../lib/mugs/trainer.ts";
 import { embedded } from "../../lib/data/embedded.ts";
 import { writeIdx } from "../../lib/data/idx.ts";
@@ -53,15 +54,7 @@ Deno.test({
         memorySize: 64,
         out: `${dir}/run`,
       };
-      c.heads = {
-        ...c.heads,
-        hidden: 32,
-        out: 16,
-        predHidden: 32,
-        bottleneck: 16,
-        prototypes: 64,
-        k: 4,
-      };
+      c.heads = { ...c.heads, ...TINY_HEADS };
       const cfg = trainerConfig(c, data.train, data.preset);
       cfg.vit = { ...cfg.vit, patchSize: 7, embedDim: 16, depth: 1, numHeads: 2, mlpRatio: 2 };
       const lines: string[] = [];
