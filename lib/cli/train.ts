@@ -37,6 +37,7 @@ export function trainerConfig(c: TrainConfig, data: Dataset, preset: DataPreset)
     warmupEpochs: c.warmupEpochs,
     weightDecay: c.weightDecay,
     weightDecayEnd: c.weightDecayEnd,
+    groupWarmupEpochs: c.groupWarmupEpochs,
     momentumTeacher: c.momentumTeacher,
     momentumTeacherEnd: c.momentumTeacherEnd,
     teacherTemp: c.teacherTemp,

@@ -143,6 +143,9 @@ const SHAPE = {
   ),
   weightDecay: nonNegative().describe("weight decay at the start (cosine schedule)"),
   weightDecayEnd: nonNegative().describe("weight decay at the end"),
+  groupWarmupEpochs: nonNegative().describe(
+    "epochs over which the local-group and group weights rise linearly from 0 (the instance loss leads)",
+  ),
   momentumTeacher: unit().describe("teacher EMA momentum at the start (cosine to the end value)"),
   momentumTeacherEnd: unit().describe("teacher EMA momentum at the end (DINO and Mugs: 1.0)"),
   teacherTemp: positive().describe("teacher temperature of the group loss"),
@@ -200,7 +203,7 @@ export const TrainConfigObject = z.strictObject(SHAPE);
  * ```
  */
 export const TrainConfig = TrainConfigObject.superRefine((c, ctx) => {
-  for (const f of ["warmupEpochs", "warmupTeacherTempEpochs"] as const) {
+  for (const f of ["warmupEpochs", "warmupTeacherTempEpochs", "groupWarmupEpochs"] as const) {
     if (c[f] > c.epochs) {
       ctx.addIssue({
         code: "custom",
@@ -216,6 +219,14 @@ export const TrainConfig = TrainConfigObject.superRefine((c, ctx) => {
       path: ["weights"],
       message: "must have at least one loss weight > 0",
       input: c.weights,
+    });
+  }
+  if (c.groupWarmupEpochs > 0 && c.weights.instance <= 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["groupWarmupEpochs"],
+      message: "needs weights.instance > 0 (the instance loss alone leads the warm-up)",
+      input: c.groupWarmupEpochs,
     });
   }
   if (c.heads.k > c.memorySize) {
@@ -279,6 +290,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   warmupEpochs: 0.75,
   weightDecay: 0.05,
   weightDecayEnd: 0.05,
+  groupWarmupEpochs: 0,
   momentumTeacher: 0,
   momentumTeacherEnd: 0,
   teacherTemp: 0.04,

@@ -76,6 +76,11 @@ export interface StepSchedule {
   lr: number;
   weightDecay: number;
   momentum: number;
+  /**
+   * Multiplier of the local-group and group weights this step (1 when absent): their warm-up.
+   * The branches still run at 0 (their queues and memories fill); only their loss is left out.
+   */
+  groupScale?: number;
 }
 
 /** The losses of one step (scalar tensors; read them back only when logging). */
@@ -262,13 +267,13 @@ export class MugsState {
       },
       {
         name: "localGroup",
-        weight: w.localGroup,
+        weight: w.localGroup * (s.groupScale ?? 1),
         compute: () =>
           localGroupLoss(st.localGroup!, t!.localGroup!, this.localGroupQueue.tensor, opts),
       },
       {
         name: "group",
-        weight: w.group,
+        weight: w.group * (s.groupScale ?? 1),
         compute: () =>
           swav
             ? swavLoss(st.group!, {

@@ -35,6 +35,8 @@ export interface TrainerConfig {
   warmupEpochs: number;
   weightDecay: number;
   weightDecayEnd: number;
+  /** Epochs over which the local-group and group weights rise linearly from 0 (0 or absent: none). */
+  groupWarmupEpochs?: number;
   momentumTeacher: number;
   /** Teacher momentum at the end of the cosine schedule (1 when absent, as DINO). */
   momentumTeacherEnd?: number;
@@ -141,6 +143,9 @@ export async function trainMugs(
     epochs: cfg.epochs,
     itersPerEpoch: perEpoch,
   });
+  // the local-group and group weights' linear warm-up (1 throughout when there is none)
+  const rampSteps = (cfg.groupWarmupEpochs ?? 0) * perEpoch;
+  const groupRamp = (step: number) => rampSteps > 0 ? Math.min(1, step / rampSteps) : 1;
   const ckpt = `${cfg.out}/checkpoint`;
   // the teacher is read out when a loss uses it (Mugs, DINO, MoCo), else the student (SwAV,
   // SimCLR)
@@ -234,7 +239,13 @@ export async function trainMugs(
     tEpoch = performance.now();
     for (let i = epoch === epoch0 ? done0 : 0; i < perEpoch; i++) {
       const view = await loader.next();
-      const s = { epoch, lr: lr[step], weightDecay: wd[step], momentum: mom[step] };
+      const s = {
+        epoch,
+        lr: lr[step],
+        weightDecay: wd[step],
+        momentum: mom[step],
+        groupScale: groupRamp(step),
+      };
       // tidy keeps the returned losses (read back below when logging) and frees the rest
       const l: StepLosses = tidy(() => state.step(view.images, cfg.seed * 1_000_003 + step, s));
       view.images.dispose();
@@ -274,6 +285,7 @@ export async function trainMugs(
           lr: s.lr,
           wd: s.weightDecay,
           momentum: s.momentum,
+          group_scale: s.groupScale,
           teacher_temp: tempSchedule(epoch),
         });
       }

@@ -137,6 +137,11 @@ Deno.test("config: bad values name the source and the field", async () => {
     [["--weights", "instance=0,localGroup=0,group=0"], ["--weights", "at least one"]],
     [["--epochs", "1", "--warmup-epochs", "2"], ["--warmup-epochs", "<= epochs = 1", "--epochs"]],
     [["--epochs", "1", "--warmup-teacher-temp-epochs", "3"], ["warmupTeacherTempEpochs"]],
+    [["--epochs", "1", "--group-warmup-epochs", "2"], ["groupWarmupEpochs", "<= epochs = 1"]],
+    [
+      ["--group-warmup-epochs", "1", "--weights", "instance=0"],
+      ["groupWarmupEpochs", "weights.instance > 0"],
+    ],
     [["--memory-size", "4"], ["heads.k", "<= memorySize"]],
     [["--heads", "k=300"], ["--heads", "'heads.k'", "<= 256"]],
     [["--heads", "normLastLayer=yes"], ["--heads", "true or false"]],

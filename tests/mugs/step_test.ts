@@ -95,6 +95,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "mugs step: groupScale 0 keeps the branches running but leaves their loss out",
+  ...gpuTest,
+  fn: async () => {
+    const { state } = build({ instance: 1, localGroup: 1, group: 1 });
+    const images = rand([4, 1, 28, 28], { seed: 5 });
+    const sched = { epoch: 1, lr: 1e-3, weightDecay: 0.04, momentum: 0.99, groupScale: 0 };
+    const losses = tidy(() => state.step(images, 1, sched));
+    assertEquals([losses.localGroup, losses.group], [undefined, undefined]);
+    assertClose([await losses.total.item()], [await losses.instance!.item()], {
+      atol: 1e-6,
+      rtol: 1e-6,
+    }, "total is the instance loss alone");
+    // the queues and memories still fill, so the branches start from real entries
+    assertEquals([state.localGroupQueue.pointer, state.teacherMemory.pointer], [8, 4]);
+    // half way up the ramp: total = (inst + 0.5 lg + 0.5 group) / 2
+    const half = tidy(() => state.step(images, 2, { ...sched, groupScale: 0.5 }));
+    const [t, i, l, g] = await Promise.all(
+      [half.total, half.instance!, half.localGroup!, half.group!].map((x) => x.item()),
+    );
+    assertClose([t], [(i + 0.5 * l + 0.5 * g) / 2], { atol: 1e-5, rtol: 1e-5 }, "ramped total");
+  },
+});
+
+Deno.test({
   name: "mugs step: the swav group loss uses the student alone (no teacher, no centre)",
   ...gpuTest,
   fn: async () => {
