@@ -21,6 +21,12 @@
  *
  * L2-normalised copies of the rows are kept next to the rows (written on each
  * `enqueue`), so a search costs one matmul and one top-k, not a pass over the memory.
+ *
+ * Beside each row the memory keeps, on the host, the dataset index of the image the row came
+ * from (`sources`; -1 = unknown: a random initial row, a row written without indices, or a
+ * row restored from a checkpoint written before the memory kept them). Training never reads
+ * them; they let a read-out find the images a query's neighbours came from (neighbour purity,
+ * `lib/memory/purity.ts`; `deno task neighbours`).
  */
 import { keep } from "../tensor/scope.ts";
 import { noGrad } from "../tensor/tape.ts";
@@ -30,7 +36,13 @@ import { matmul } from "../tensor/ops/matmul.ts";
 import { slice } from "../tensor/ops/shape.ts";
 import { indexSelect, topk, TOPK_MAX, writeRows_ } from "../tensor/ops/index.ts";
 import { copyInto } from "../nn/module.ts";
-import { checkBatch, FifoQueue, type FifoQueueOptions, type RingState } from "./queue.ts";
+import {
+  checkBatch,
+  checkState,
+  FifoQueue,
+  type FifoQueueOptions,
+  type RingState,
+} from "./queue.ts";
 
 /**
  * Mugs' official number of neighbours (`--local_group_knn_top_n 8`).
@@ -97,6 +109,23 @@ export interface Neighbours {
  */
 export type KeepMask = readonly boolean[] | ArrayLike<number>;
 
+/**
+ * A memory's state for checkpoints: the ring (rows, pointer, fill level) and, per row, the
+ * dataset index of the image it came from (-1 = unknown).
+ *
+ * @example
+ * ```ts
+ * const s: MemoryState = await mem.state(); // s.sources: Int32Array [size]
+ * ```
+ */
+export interface MemoryState extends RingState {
+  /** Dataset index of each row's image, -1 when unknown; [size]. */
+  sources: Int32Array;
+}
+
+/** Source index of a row whose image is not known. */
+export const UNKNOWN_SOURCE = -1;
+
 const NAME = "LocalGroupMemory";
 
 function checkK(op: string, k: number, size: number): void {
@@ -128,6 +157,22 @@ function keptRows(op: string, mask: KeepMask, B: number, shape: readonly number[
   return kept;
 }
 
+/** Check the dataset indices given with a batch of B rows (integers >= -1). */
+function checkSources(op: string, sources: ArrayLike<number>, B: number): void {
+  if (typeof sources !== "object" || sources === null || typeof sources.length !== "number") {
+    throw new Error(`${op}: sources must be an array of dataset indices, one per batch row`);
+  }
+  if (sources.length !== B) {
+    throw new Error(`${op}: ${sources.length} sources for a batch of ${B} rows`);
+  }
+  for (let i = 0; i < B; i++) {
+    const v = sources[i];
+    if (!Number.isInteger(v) || v < UNKNOWN_SOURCE || v > 0x7fffffff) {
+      throw new Error(`${op}: sources[${i}] is ${v}, want a dataset index (an integer >= 0) or -1`);
+    }
+  }
+}
+
 /**
  * A FIFO memory of mean patch tokens with cosine top-k neighbour search on the GPU
  * (Mugs' local-group memory).
@@ -136,7 +181,7 @@ function keptRows(op: string, mask: KeepMask, B: number, shape: readonly number[
  * ```ts
  * const mem = new LocalGroupMemory(65536, 384, { seed: 0 });
  * const { features } = mem.neighbours(meanTokens); // [B, 8, 384]
- * mem.enqueue(meanPatchTokens, weakFlags); // only weakly augmented rows
+ * mem.enqueue(meanPatchTokens, weakFlags, batchIndices); // weakly augmented rows, their images
  * ```
  */
 export class LocalGroupMemory {
@@ -148,6 +193,7 @@ export class LocalGroupMemory {
   readonly k: number;
   #rows: FifoQueue;
   #normed: Tensor | null;
+  #sources: Int32Array;
 
   /**
    * A memory of `size` rows of `dim` floats (randn rows by default, all candidates).
@@ -166,6 +212,7 @@ export class LocalGroupMemory {
     });
     this.size = size;
     this.dim = dim;
+    this.#sources = new Int32Array(size).fill(UNKNOWN_SOURCE);
     this.k = opts.k ?? MUGS_TOP_K;
     try {
       checkK(NAME, this.k, size);
@@ -194,6 +241,20 @@ export class LocalGroupMemory {
   /** Whether `dispose()` was called. */
   get disposed(): boolean {
     return this.#normed === null;
+  }
+
+  /**
+   * The dataset index of each row's image, [size] (-1 = unknown). A copy: the memory's own
+   * changes with every `enqueue`, so a caller that resolves neighbours later keeps this one.
+   *
+   * @example
+   * ```ts
+   * const sources = mem.sources; // taken before the step's enqueue
+   * const image = sources[neighbourRow];
+   * ```
+   */
+  get sources(): Int32Array {
+    return this.#sources.slice();
   }
 
   #normedRows(): Tensor {
@@ -240,18 +301,21 @@ export class LocalGroupMemory {
   /**
    * Write rows of `batch` [B, dim] at the pointer (wrapping around) and advance it. With
    * `keepMask` only the rows whose entry is true / non-zero are written, in order (Mugs
-   * writes the student memory from weakly augmented crops only). A host mask returns
-   * the number of rows written; an i32 tensor mask [B] is read back first, so that call
-   * returns a Promise (await it before the next search). In place; no tape.
+   * writes the student memory from weakly augmented crops only). `sources` gives the
+   * dataset index of each batch row's image, kept beside the written rows (-1 for every
+   * written row when absent). A host mask returns the number of rows written; an i32 tensor
+   * mask [B] is read back first, so that call returns a Promise (await it before the next
+   * search). In place; no tape.
    *
    * @example
    * ```ts
    * mem.enqueue(meanPatch);                      // all rows
    * mem.enqueue(meanPatch, [true, false, true]); // rows 0 and 2
+   * mem.enqueue(meanPatch, undefined, batch.indices); // all rows, with their images
    * await mem.enqueue(meanPatch, weakFlagsI32);  // mask on the GPU
    * ```
    */
-  enqueue(batch: Tensor, keepMask?: KeepMask): number;
+  enqueue(batch: Tensor, keepMask?: KeepMask, sources?: ArrayLike<number>): number;
   /**
    * With an i32 tensor mask [B]: read it back, then write the kept rows (the batch is
    * snapshotted first, so it may be disposed at once); await before the next search.
@@ -261,17 +325,30 @@ export class LocalGroupMemory {
    * await mem.enqueue(meanPatch, weakFlagsI32);
    * ```
    */
-  enqueue(batch: Tensor, keepMask: Tensor): Promise<number>;
-  enqueue(batch: Tensor, keepMask?: KeepMask | Tensor): number | Promise<number> {
+  enqueue(batch: Tensor, keepMask: Tensor, sources?: ArrayLike<number>): Promise<number>;
+  enqueue(
+    batch: Tensor,
+    keepMask?: KeepMask | Tensor,
+    sources?: ArrayLike<number>,
+  ): number | Promise<number> {
     const op = `${NAME}.enqueue`;
     this.#normedRows();
     const B = checkBatch(op, batch, this.dim);
-    if (keepMask instanceof Tensor) return this.#enqueueMasked(op, batch, B, keepMask);
+    if (sources !== undefined) checkSources(op, sources, B);
+    if (keepMask instanceof Tensor) {
+      return this.#enqueueMasked(op, batch, B, keepMask, sources);
+    }
     const kept = keepMask === undefined ? null : keptRows(op, keepMask, B, batch.shape);
-    return this.#write(op, batch, B, kept);
+    return this.#write(op, batch, B, kept, sources);
   }
 
-  #write(op: string, batch: Tensor, B: number, kept: number[] | null): number {
+  #write(
+    op: string,
+    batch: Tensor,
+    B: number,
+    kept: number[] | null,
+    sources?: ArrayLike<number>,
+  ): number {
     const n = kept ? kept.length : B;
     if (n === 0) return 0;
     if (n > this.size) {
@@ -281,19 +358,29 @@ export class LocalGroupMemory {
         } batch [${batch.shape}], more than the memory size ${this.size}`,
       );
     }
+    const ptr = this.#rows.pointer;
     noGrad(() => {
       const rows = kept && n < B ? indexSelect(batch, kept) : batch;
-      const ptr = this.#rows.pointer;
       this.#rows.enqueue(rows);
       const unit = l2normalize(rows);
       writeRows_(this.#normedRows(), ptr, unit);
       unit.dispose();
       if (rows !== batch) rows.dispose();
     });
+    for (let j = 0; j < n; j++) {
+      const row = kept ? kept[j] : j;
+      this.#sources[(ptr + j) % this.size] = sources ? sources[row] : UNKNOWN_SOURCE;
+    }
     return n;
   }
 
-  async #enqueueMasked(op: string, batch: Tensor, B: number, mask: Tensor): Promise<number> {
+  async #enqueueMasked(
+    op: string,
+    batch: Tensor,
+    B: number,
+    mask: Tensor,
+    sources?: ArrayLike<number>,
+  ): Promise<number> {
     if (mask.disposed) throw new Error(`${op}: keepMask tensor #${mask.id} was disposed`);
     if (mask.dtype !== "i32" || mask.ndim !== 1 || mask.shape[0] !== B) {
       throw new Error(
@@ -303,39 +390,59 @@ export class LocalGroupMemory {
     // snapshot the batch now: the caller may dispose it while the mask is read back
     const copy = keep(Tensor.empty(batch.shape, "f32", op));
     copyInto(copy, batch);
+    const src = sources && Int32Array.from(sources); // the caller may reuse its array
     try {
       const flags = await mask.toArray();
-      return this.#write(op, copy, B, keptRows(op, flags, B, batch.shape));
+      return this.#write(op, copy, B, keptRows(op, flags, B, batch.shape), src);
     } finally {
       copy.dispose();
     }
   }
 
   /**
-   * The rows, pointer and fill level on the host (for checkpoints; the normalised copy
-   * is recomputed on `load`).
+   * The rows, pointer, fill level and the rows' dataset indices on the host (for
+   * checkpoints; the normalised copy is recomputed on `load`).
    *
    * @example
    * ```ts
    * const s = await mem.state();
    * ```
    */
-  state(): Promise<RingState> {
+  async state(): Promise<MemoryState> {
     this.#normedRows();
-    return this.#rows.state();
+    const sources = this.sources;
+    return { ...(await this.#rows.state()), sources };
   }
 
   /**
-   * Restore `state()` output in place; throws naming the field at fault.
+   * Restore `state()` output in place; throws naming the field at fault. A state without
+   * `sources` (a checkpoint written before the memory kept them) restores every row's
+   * dataset index as unknown (-1).
    *
    * @example
    * ```ts
    * mem.load(await saved.state());
    * ```
    */
-  load(state: RingState): void {
+  load(state: RingState & { sources?: Int32Array }): void {
+    const op = `${NAME}.load`;
     const normed = this.#normedRows();
+    checkState(op, state, this.size, this.dim);
+    const src = state.sources;
+    if (src !== undefined) {
+      if (!(src instanceof Int32Array) || src.length !== this.size) {
+        throw new Error(
+          `${op}: state.sources must be an Int32Array of ${this.size} dataset indices, got ${
+            src instanceof Int32Array ? `${src.length}` : typeof src
+          }`,
+        );
+      }
+      const bad = src.findIndex((v) => v < UNKNOWN_SOURCE);
+      if (bad >= 0) throw new Error(`${op}: state.sources[${bad}] is ${src[bad]}, want >= -1`);
+    }
     this.#rows.load(state);
+    if (src) this.#sources.set(src);
+    else this.#sources.fill(UNKNOWN_SOURCE);
     noGrad(() => {
       const unit = l2normalize(this.#rows.tensor);
       copyInto(normed, unit);

@@ -308,6 +308,72 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "LocalGroupMemory: each row keeps its image's dataset index through wrap-around, masks and load",
+  ...gpuTest,
+  fn: async () => {
+    const dim = 4, size = 7;
+    const mem = new LocalGroupMemory(size, dim, { seed: 3, k: 2 });
+    assertEquals(Array.from(mem.sources), new Array(size).fill(-1), "random rows: unknown");
+    const want = new Array<number>(size).fill(-1);
+    let ptr = 0;
+    const host = (keep: boolean[], src: number[] | null) =>
+      keep.forEach((k, i) => {
+        if (!k) return;
+        want[ptr] = src ? src[i] : -1;
+        ptr = (ptr + 1) % size;
+      });
+    const batch = (B: number, seed: number) =>
+      tensor(Float32Array.from(randArray(B * dim, seed)), [B, dim]);
+    // all rows with sources; a host mask; no sources; a tensor mask that wraps around
+    const b1 = batch(5, 1);
+    mem.enqueue(b1, undefined, [10, 11, 12, 13, 14]);
+    host([true, true, true, true, true], [10, 11, 12, 13, 14]);
+    const b2 = batch(4, 2);
+    mem.enqueue(b2, [false, true, false, true], Int32Array.of(20, 21, 22, 23));
+    host([false, true, false, true], [20, 21, 22, 23]);
+    assertEquals(Array.from(mem.sources), want, "after a wrap-around masked write");
+    mem.enqueue(b2);
+    host([true, true, true, true], null);
+    const mask = tensor(Int32Array.of(1, 0, 1), [3], { dtype: "i32" });
+    const b3 = batch(3, 3);
+    const srcs = [30, 31, 32];
+    const pending = mem.enqueue(b3, mask, srcs);
+    srcs.fill(99); // the memory copied them before the mask came back
+    await pending;
+    host([true, false, true], [30, 31, 32]);
+    assertEquals(Array.from(mem.sources), want, "after unknown rows and a tensor mask");
+    const copy = mem.sources;
+    copy[0] = 1234; // a copy: the memory's own indices do not change
+    assertEquals(mem.sources[0], want[0], "sources is a copy");
+    // state round trip, and a state without sources (an older checkpoint) loads as unknown
+    const s = await mem.state();
+    assertEquals(Array.from(s.sources), want, "state.sources");
+    const other = new LocalGroupMemory(size, dim, { init: "zeros", k: 2 });
+    other.load(s);
+    assertEquals(Array.from(other.sources), want, "sources after load");
+    const { sources: _drop, ...old } = s;
+    other.load(old);
+    assertEquals(Array.from(other.sources), new Array(size).fill(-1), "no sources: unknown");
+    assertSameBits((await other.state()).data, s.data, "rows still loaded");
+    assertThrows(() => mem.enqueue(b3, undefined, [1, 2]), "2 sources for a batch of 3 rows");
+    assertThrows(() => mem.enqueue(b3, undefined, [1, -2, 3]), "sources[1] is -2");
+    assertThrows(() => mem.enqueue(b3, undefined, [1, 2.5, 3]), "sources[1] is 2.5");
+    assertThrows(
+      () => other.load({ ...s, sources: new Int32Array(3) }),
+      "state.sources must be an Int32Array of 7 dataset indices",
+    );
+    assertThrows(
+      () => other.load({ ...s, sources: new Int32Array(size).fill(-5) }),
+      "state.sources[0] is -5",
+    );
+    for (const t of [b1, b2, b3, mask]) t.dispose();
+    mem.dispose();
+    other.dispose();
+  },
+});
+
+Deno.test({
   name: "LocalGroupMemory: errors name the shape or field at fault",
   ...gpuTest,
   fn: async () => {
