@@ -85,6 +85,8 @@ export { type MugsHeadConfig, MugsNet, type MugsOutputs } from "./lib/mugs/model
 export {
   type LossWeights,
   MugsState,
+  type NeighbourProbe,
+  type StepBatch,
   type StepConfig,
   type StepLosses,
   type StepSchedule,

@@ -49,6 +49,11 @@ export interface MugsOutputs {
   group?: Tensor;
   /** Mean normed patch token of the first view, [B, D] (the memory entry; with localGroup). */
   memoryEntry?: Tensor;
+  /**
+   * The memory rows each view's query retrieved, i32 [V*B, k] (view-major like the features;
+   * only when `forward` is asked for them, with localGroup): for neighbour purity.
+   */
+  neighbourRows?: Tensor;
 }
 
 /** Which branches `MugsNet.forward` computes (all by default). */
@@ -125,7 +130,8 @@ export class MugsNet extends Module {
    * Run the views (groups of equal crop size, each [B, C, S, S]) through the backbone and the
    * heads; `memory` supplies the local-group neighbours (searched with each view's pre-norm
    * token mean, as the official code does); `batch` is the number of images per view. Only
-   * the branches in `need` are computed (the others are left undefined).
+   * the branches in `need` are computed (the others are left undefined). With
+   * `neighbourRows`, the memory rows each query retrieved come back too.
    *
    * @example
    * ```ts
@@ -137,9 +143,11 @@ export class MugsNet extends Module {
     memory: LocalGroupMemory,
     batch: number,
     need: MugsBranches = ALL_BRANCHES,
+    opts: { neighbourRows?: boolean } = {},
   ): MugsOutputs {
     const cls: Tensor[] = [];
     const lg: Tensor[] = [];
+    const rows: Tensor[] = [];
     let memoryEntry: Tensor | undefined;
     for (const images of groups) {
       const out = this.backbone.encode(images);
@@ -147,7 +155,8 @@ export class MugsNet extends Module {
       if (!need.localGroup) continue;
       memoryEntry ??= out.mean.slice(0, 0, batch);
       const query = out.pre.mean(1); // [V*B, D]
-      const { features } = memory.neighbours(query.detach(), this.heads.k);
+      const { features, indices } = memory.neighbours(query.detach(), this.heads.k);
+      if (opts.neighbourRows) rows.push(indices);
       lg.push(this.relation.forward(query, features));
     }
     const c = cls.length === 1 ? cls[0] : concat(cls, 0);
@@ -157,6 +166,7 @@ export class MugsNet extends Module {
       localGroup: l && this.localGroupHead.forward(l),
       group: need.group ? this.groupHead.forward(c) : undefined,
       memoryEntry,
+      neighbourRows: rows.length === 0 ? undefined : rows.length === 1 ? rows[0] : concat(rows, 0),
     };
   }
 }

@@ -1,7 +1,13 @@
 /**
  * Save and restore the whole Mugs training state (student, teacher, AdamW moments and step
- * counts, both queues, both local-group memories, the group loss's centre, the stochastic-
- * depth generator) through `lib/io/checkpoint.ts`, so a resumed run continues bit for bit.
+ * counts, both queues, both local-group memories with the dataset index of each entry's
+ * image, the group loss's centre, the stochastic-depth generator) through
+ * `lib/io/checkpoint.ts`, so a resumed run continues bit for bit.
+ *
+ * The memories' dataset indices are the i32 tensors `teacher_memory.sources` and
+ * `student_memory.sources`. A checkpoint written before the memories kept them still
+ * resumes: every entry's image is then unknown (-1) until the run overwrites it, so the
+ * neighbour purity of the first epoch after such a resume counts those entries as misses.
  */
 import type { MugsState } from "./step.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -44,11 +50,16 @@ export async function saveTrainingState(
   s: MugsState,
   meta: { epoch: number; step: number; [key: string]: unknown },
 ): Promise<void> {
-  const tensors = new Map<string, Tensor | { shape: number[]; data: Float32Array }>(liveTensors(s));
+  const tensors = new Map<string, Tensor | { shape: number[]; data: Float32Array | Int32Array }>(
+    liveTensors(s),
+  );
   const queues: Record<string, { pointer: number; filled: number }> = {};
   for (const [name, ring] of Object.entries(rings(s))) {
     const st = await ring.state();
     tensors.set(`${name}.rows`, { shape: [...st.shape], data: st.data });
+    if ("sources" in st && st.sources instanceof Int32Array) {
+      tensors.set(`${name}.sources`, { shape: [st.shape[0]], data: st.sources });
+    }
     queues[name] = { pointer: st.pointer, filled: st.filled };
   }
   await saveCheckpoint(dir, {
@@ -83,7 +94,7 @@ export async function restoreTrainingState(
     queues?: Record<string, { pointer: number; filled: number }>;
     rng?: { dropPath?: number[] };
   };
-  const ringNames = new Set(RINGS.map((r) => `${r}.rows`));
+  const ringNames = new Set(RINGS.flatMap((r) => [`${r}.rows`, `${r}.sources`]));
   const modelPart = new Map([...loaded.tensors].filter(([n]) => !ringNames.has(n)));
   restoreInto(liveTensors(s), modelPart, dir);
   if (!meta.optimizerSteps) throw new Error(`${dir}: checkpoint has no optimizerSteps`);
@@ -92,12 +103,18 @@ export async function restoreTrainingState(
     const rows = loaded.tensors.get(`${name}.rows`);
     const q = meta.queues?.[name];
     if (!rows || !q) throw new Error(`${dir}: checkpoint has no state for '${name}'`);
-    ring.load({
-      shape: [rows.shape[0], rows.shape[1]],
+    const state = {
+      shape: [rows.shape[0], rows.shape[1]] as [number, number],
       data: Float32Array.from(rows.data),
       pointer: q.pointer,
       filled: q.filled,
-    });
+    };
+    // a memory restored without sources (an older checkpoint) keeps its images as unknown
+    const sources = loaded.tensors.get(`${name}.sources`);
+    if (sources && !(sources.data instanceof Int32Array)) {
+      throw new Error(`${dir}: '${name}.sources' must be an i32 tensor, got ${sources.dtype}`);
+    }
+    ring.load(sources ? { ...state, sources: sources.data as Int32Array } : state);
   }
   if (!meta.rng?.dropPath) throw new Error(`${dir}: checkpoint has no stochastic-depth RNG state`);
   s.student.backbone.gen.setState(meta.rng.dropPath);

@@ -9,7 +9,12 @@
  *   backward; cancel the prototype layer's gradient in epoch 0; AdamW (clip per parameter)
  *   teacher = EMA(student); queues <- teacher targets (view 0, then view 1);
  *   teacher memory <- teacher's first-view patch mean; student memory <- the student's, for
- *   weakly augmented images only.
+ *   weakly augmented images only (each entry with its image's dataset index, when given).
+ *
+ * Asked for (`StepBatch.probeNeighbours`), the step also returns the memory rows each
+ * local-group query retrieved and the memories' dataset indices at search time, so the caller
+ * can measure neighbour purity (lib/memory/purity.ts) after the step; the step itself never
+ * reads labels.
  *
  * A branch whose weight is 0 is not computed at all: no head, no neighbour search, no queue
  * or memory write (and no teacher forward when no branch needs the teacher). With
@@ -83,12 +88,46 @@ export interface StepSchedule {
   groupScale?: number;
 }
 
+/**
+ * What the step knows of its batch besides the pixels.
+ *
+ * @example
+ * ```ts
+ * const b: StepBatch = { indices: view.indices, probeNeighbours: lastBatches };
+ * ```
+ */
+export interface StepBatch {
+  /** Dataset index of each image; kept beside its memory entries (unknown, -1, when absent). */
+  indices?: ArrayLike<number>;
+  /** Return the neighbours each memory gave (`StepLosses.neighbours`), for neighbour purity. */
+  probeNeighbours?: boolean;
+}
+
+/**
+ * The neighbours one memory gave in a step: the rows each query retrieved and, per memory
+ * row, the dataset index of its image at search time (before the step's own writes).
+ *
+ * @example
+ * ```ts
+ * const p: NeighbourProbe = losses.neighbours!.teacher!;
+ * const purity = await readPurity(p.rows, p.sources, queryImages, labels);
+ * ```
+ */
+export interface NeighbourProbe {
+  /** i32 [V*B, k]: query r is view floor(r / B) of image r % B. */
+  rows: Tensor;
+  /** [memory size] dataset indices (-1 = unknown). */
+  sources: Int32Array;
+}
+
 /** The losses of one step (scalar tensors; read them back only when logging). */
 export interface StepLosses {
   total: Tensor;
   instance?: Tensor;
   localGroup?: Tensor;
   group?: Tensor;
+  /** With `StepBatch.probeNeighbours` and the local-group branch on: what each memory gave. */
+  neighbours?: { teacher: NeighbourProbe; student: NeighbourProbe };
 }
 
 /**
@@ -206,15 +245,15 @@ export class MugsState {
 
   /**
    * One step on a batch of images [B, C, H, W] in [0, 1] (run it inside `tidy`).
-   * `seed` drives the views of this step.
+   * `seed` drives the views of this step; `batch` gives the images' dataset indices.
    *
    * @example
    * ```ts
    * const losses = tidy(() => state.step(images, seed, { epoch, lr, weightDecay, momentum }));
    * ```
    */
-  step(images: Tensor, seed: number, s: StepSchedule): StepLosses {
-    const it = this.phases(images, seed, s);
+  step(images: Tensor, seed: number, s: StepSchedule, batch: StepBatch = {}): StepLosses {
+    const it = this.phases(images, seed, s, batch);
     for (;;) {
       const r = it.next();
       if (r.done) return r.value;
@@ -231,24 +270,45 @@ export class MugsState {
    * for (let r = it.next(); !r.done; r = it.next()) await sync(); // r.value: the phase
    * ```
    */
-  *phases(images: Tensor, seed: number, s: StepSchedule): Generator<StepPhase, StepLosses> {
+  *phases(
+    images: Tensor,
+    seed: number,
+    s: StepSchedule,
+    batch: StepBatch = {},
+  ): Generator<StepPhase, StepLosses> {
     const B = images.shape[0];
+    if (batch.indices !== undefined && batch.indices.length !== B) {
+      throw new Error(
+        `MugsState.step: ${batch.indices.length} dataset indices for a batch of ${B} images`,
+      );
+    }
     const w = this.cfg.weights;
     const swav = this.cfg.groupLoss === "swav";
     const need = { instance: w.instance > 0, localGroup: w.localGroup > 0, group: w.group > 0 };
     const ntxent = this.cfg.instanceLoss === "ntxent";
     const teacherNeed = { ...need, instance: need.instance && !ntxent, group: need.group && !swav };
+    const probe = need.localGroup && batch.probeNeighbours === true;
+    // the memories' sources before this step writes to them: what the searches saw
+    const sources = probe
+      ? { teacher: this.teacherMemory.sources, student: this.studentMemory.sources }
+      : null;
     runtime().flush(); // a step starts a submission: its dispatches repeat, bind groups cached
     const views = this.crops.apply(images, seed);
     yield "views";
     let t: MugsOutputs | null = null;
     if (teacherNeed.instance || teacherNeed.localGroup || teacherNeed.group) {
-      t = noGrad(() => this.teacher.forward([views.teacher], this.teacherMemory, B, teacherNeed));
+      t = noGrad(() =>
+        this.teacher.forward([views.teacher], this.teacherMemory, B, teacherNeed, {
+          neighbourRows: probe,
+        })
+      );
     }
     yield "teacher_forward";
     const nLocal = views.local ? views.local.shape[0] / B : 0;
     const groups = views.local ? [views.studentGlobal, views.local] : [views.studentGlobal];
-    const st = this.student.forward(groups, this.studentMemory, B, need);
+    const st = this.student.forward(groups, this.studentMemory, B, need, {
+      neighbourRows: probe,
+    });
     yield "student_forward";
     const opts = {
       studentViews: 2 + nLocal,
@@ -304,10 +364,11 @@ export class MugsState {
         }
       }
       if (need.localGroup) {
-        this.teacherMemory.enqueue(t!.memoryEntry!);
+        this.teacherMemory.enqueue(t!.memoryEntry!, undefined, batch.indices);
         this.studentMemory.enqueue(
           st.memoryEntry!,
           Array.from(views.weakFlag, (f) => f === 1),
+          batch.indices,
         );
       }
     });
@@ -318,6 +379,12 @@ export class MugsState {
       instance: losses.instance,
       localGroup: losses.localGroup,
       group: losses.group,
+      neighbours: sources
+        ? {
+          teacher: { rows: t!.neighbourRows!, sources: sources.teacher },
+          student: { rows: st.neighbourRows!, sources: sources.student },
+        }
+        : undefined,
     };
   }
 }

@@ -7,6 +7,13 @@
  *
  * The k-NN read-out uses the teacher's backbone, as Mugs and DINO evaluate; SwAV and SimCLR have no
  * teacher, so when no loss uses the teacher the student's backbone is evaluated.
+ *
+ * Neighbour purity (with the local-group branch on): over the last `purityBatches` batches of
+ * each epoch, the share of the k neighbours each memory returns whose image has the query
+ * image's label (every view's query counts); the epoch record carries
+ * `neighbour_purity_teacher`, `neighbour_purity_student` and `neighbour_purity_chance` (the
+ * purity of neighbours drawn at random from the training labels). The labels are read for
+ * this alone; the step never sees them.
  */
 import type { Dataset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
@@ -21,6 +28,18 @@ import { tidy } from "../tensor/scope.ts";
 import type { HealthSignals } from "./health.ts";
 import { evaluateNet, rawPixelKnn, studentFields } from "./readout.ts";
 import { sync } from "../gpu/device.ts";
+import {
+  addPurity,
+  emptyPurity,
+  type Purity,
+  purityChance,
+  purityValue,
+  queryImages,
+  readPurity,
+} from "../memory/purity.ts";
+
+/** Batches at the end of each epoch whose neighbours are read out for neighbour purity. */
+export const PURITY_BATCHES = 4;
 
 /** Everything a run needs, already validated. */
 export interface TrainerConfig {
@@ -61,6 +80,13 @@ export interface TrainerConfig {
   /** Normalisation of the evaluation inputs (the crops' mean/std). */
   mean: number[];
   std: number[];
+  /** Batches at the end of each epoch read out for neighbour purity (`PURITY_BATCHES`; 0: none). */
+  purityBatches?: number;
+  /**
+   * The `--data` spec the run trained on, recorded in the checkpoint so that a read-out
+   * (`deno task neighbours`) finds the images the memories' dataset indices refer to.
+   */
+  data?: string;
 }
 
 /** The numbers a run ends with. */
@@ -160,6 +186,9 @@ export async function trainMugs(
     mean: cfg.mean,
     std: cfg.std,
     evalNetwork: evalNet === student ? "student" : "teacher",
+    // what the memories' dataset indices refer to
+    ...(cfg.data === undefined ? {} : { data: cfg.data }),
+    trainImages: data.n,
   };
   const save = (epoch: number, step: number) =>
     saveTrainingState(ckpt, state, { epoch, step, config });
@@ -228,6 +257,15 @@ export async function trainMugs(
     const st = evalNet === teacher ? await readOut(student, epoch, [bankN]) : undefined;
     return { teacher: t, student: st, top1: t.top1.get(last ? data.n : bankN)! };
   };
+  // neighbour purity over the last batches of each epoch (the local-group branch only)
+  const purityFrom = perEpoch -
+    Math.min(perEpoch, Math.max(0, cfg.purityBatches ?? PURITY_BATCHES));
+  const probing = w.localGroup > 0 && purityFrom < perEpoch;
+  const chance = purityChance(data.labels);
+  let purity: { teacher: Purity; student: Purity } = {
+    teacher: emptyPurity(),
+    student: emptyPurity(),
+  };
   let top1 = untrainedTop1;
   let images = 0;
   let interrupted = false;
@@ -237,6 +275,7 @@ export async function trainMugs(
   loader.setState({ seed: cfg.seed, epoch: epoch0, position: done0 * cfg.batchSize });
   for (let epoch = epoch0; epoch < cfg.epochs && !interrupted; epoch++) {
     tEpoch = performance.now();
+    purity = { teacher: emptyPurity(), student: emptyPurity() };
     for (let i = epoch === epoch0 ? done0 : 0; i < perEpoch; i++) {
       const view = await loader.next();
       const s = {
@@ -247,9 +286,20 @@ export async function trainMugs(
         groupScale: groupRamp(step),
       };
       // tidy keeps the returned losses (read back below when logging) and frees the rest
-      const l: StepLosses = tidy(() => state.step(view.images, cfg.seed * 1_000_003 + step, s));
+      const batch = { indices: view.indices, probeNeighbours: probing && i >= purityFrom };
+      const l: StepLosses = tidy(() =>
+        state.step(view.images, cfg.seed * 1_000_003 + step, s, batch)
+      );
       view.images.dispose();
       view.labels.dispose();
+      if (l.neighbours) {
+        for (const m of ["teacher", "student"] as const) {
+          const { rows, sources } = l.neighbours[m];
+          const q = queryImages(view.indices, rows.shape[0]);
+          purity[m] = addPurity(purity[m], await readPurity(rows, sources, q, data.labels));
+          rows.dispose();
+        }
+      }
       step++;
       images += cfg.batchSize;
       if (step % cfg.logEvery === 0 || i === perEpoch - 1) {
@@ -320,6 +370,13 @@ export async function trainMugs(
         (last && bankN < data.n ? `; ${top1.toFixed(2)}% with all ${data.n}` : "") +
         `, checkpoint ${ckpt}`,
     );
+    const purityFields = purity.teacher.total > 0
+      ? {
+        neighbour_purity_teacher: purityValue(purity.teacher),
+        neighbour_purity_student: purityValue(purity.student),
+        neighbour_purity_chance: chance,
+      }
+      : {};
     onRecord({
       kind: "epoch",
       epoch,
@@ -329,11 +386,21 @@ export async function trainMugs(
       ...rec.teacher.health,
       ...(rec.student ? studentFields(stTop1!, rec.student.health) : {}),
       ...(last && bankN < data.n ? { knn_top1_all_images: top1 } : {}),
+      ...purityFields,
     });
     log(
       `epoch ${epoch}: ${healthLine(rec.teacher.health)}` +
         (rec.student ? `; student ${healthLine(rec.student.health)}` : ""),
     );
+    if (purityFields.neighbour_purity_teacher !== undefined) {
+      log(
+        `epoch ${epoch}: neighbour purity teacher ${
+          purityFields.neighbour_purity_teacher.toFixed(3)
+        }, student ${purityFields.neighbour_purity_student.toFixed(3)} (chance ${
+          chance.toFixed(3)
+        }; the last ${perEpoch - purityFrom} batches)`,
+      );
+    }
     if (hooks.signal?.aborted && epoch < cfg.epochs - 1) {
       log(`interrupted after epoch ${epoch}: checkpoint ${ckpt}; --resume continues`);
       interrupted = true;

@@ -1,4 +1,5 @@
-import { assert, assertEquals, gpuTest, setup } from "../helpers.ts";
+import { assert, assertEquals, assertSameBits, gpuTest, setup } from "../helpers.ts";
+import { loadCheckpoint, saveCheckpoint } from "../../lib/io/checkpoint.ts";
 import type { MugsState } from "../../lib/mugs/step.ts";
 import { restoreTrainingState, saveTrainingState } from "../../lib/mugs/resume.ts";
 import { tinyState } from "./fixtures.ts";
@@ -60,6 +61,39 @@ Deno.test({
     }
     assertEquals(resumed.instanceQueue.pointer, straight.instanceQueue.pointer);
     assertEquals(resumed.studentMemory.pointer, straight.studentMemory.pointer);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name:
+    "mugs resume: the memories' dataset indices are restored; a checkpoint without them resumes with unknown (-1) images",
+  ...gpuTest,
+  fn: async () => {
+    const s = tinyState({ dropPathRate: 0, ringSize: 16 });
+    const indices = Int32Array.of(4, 8, 15, 16);
+    tidy(() => void s.step(rand([4, 1, 28, 28], { seed: 2 }), 1, sched(0), { indices }));
+    const dir = await Deno.makeTempDir({ prefix: "mugs-resume-sources-" });
+    await saveTrainingState(`${dir}/new`, s, { epoch: 0, step: 1 });
+    const back = tinyState({ dropPathRate: 0, ringSize: 16 });
+    await restoreTrainingState(`${dir}/new`, back);
+    for (const m of ["teacherMemory", "studentMemory"] as const) {
+      assertEquals(Array.from(back[m].sources), Array.from(s[m].sources), `${m} sources`);
+    }
+    assertEquals(Array.from(back.teacherMemory.sources.subarray(0, 4)), Array.from(indices));
+    // an older checkpoint: the same state without the sources tensors
+    const ck = await loadCheckpoint(`${dir}/new`);
+    const tensors = new Map([...ck.tensors].filter(([n]) => !n.endsWith(".sources")));
+    assertEquals(ck.tensors.size - tensors.size, 2, "two sources tensors were saved");
+    await saveCheckpoint(`${dir}/old`, { tensors, meta: ck.meta });
+    const old = tinyState({ dropPathRate: 0, ringSize: 16 });
+    await restoreTrainingState(`${dir}/old`, old);
+    assert(old.teacherMemory.sources.every((v) => v === -1), "unknown images");
+    assertSameBits(
+      (await old.teacherMemory.state()).data,
+      (await s.teacherMemory.state()).data,
+      "the rows themselves are restored",
+    );
     await Deno.remove(dir, { recursive: true });
   },
 });

@@ -140,3 +140,55 @@ Deno.test({
     assert(Array.from(after).some((x, i) => x !== before[i]), "the prototypes train");
   },
 });
+
+Deno.test({
+  name:
+    "mugs step: the batch's dataset indices go beside the memory entries; a probe returns each query's rows and the sources it saw",
+  ...gpuTest,
+  fn: async () => {
+    const { state } = build();
+    const B = 6;
+    const sched = { epoch: 0, lr: 1e-3, weightDecay: 0.04, momentum: 0.9 };
+    const first = Int32Array.from({ length: B }, (_, i) => 100 + i);
+    const l1 = tidy(() =>
+      state.step(rand([B, 1, 28, 28], { seed: 3 }), 1, sched, { indices: first })
+    );
+    assertEquals(l1.neighbours, undefined, "no probe unless asked");
+    const t1 = state.teacherMemory.sources;
+    assertEquals(Array.from(t1.subarray(0, B)), Array.from(first), "teacher memory: every image");
+    assert(t1.subarray(B).every((v) => v === -1), "the random rows stay unknown");
+    const s1 = Array.from(state.studentMemory.sources.subarray(0, state.studentMemory.pointer));
+    assert(
+      s1.every((v, i) => i === 0 || v > s1[i - 1]) && s1.every((v) => first.includes(v)),
+      `student memory: its weak images, in batch order (${s1})`,
+    );
+    const second = Int32Array.from({ length: B }, (_, i) => 200 + i);
+    const l2 = tidy(() =>
+      state.step(rand([B, 1, 28, 28], { seed: 4 }), 2, sched, {
+        indices: second,
+        probeNeighbours: true,
+      })
+    );
+    const p = l2.neighbours!;
+    const nViews = 2 + state.crops.config.local.count;
+    assertEquals(p.teacher.rows.shape, [2 * B, 4], "teacher: two global views, k rows each");
+    assertEquals(p.student.rows.shape, [nViews * B, 4], "student: every view");
+    assertEquals([p.teacher.rows.dtype, p.student.rows.dtype], ["i32", "i32"]);
+    assertEquals(Array.from(p.teacher.sources), Array.from(t1), "the sources before this step");
+    assertEquals(
+      Array.from(state.teacherMemory.sources.subarray(B, 2 * B)),
+      Array.from(second),
+      "then this step's images were written",
+    );
+    for (const r of [p.teacher.rows, p.student.rows]) {
+      assert((await r.toArray()).every((v) => v >= 0 && v < 64), "rows of the memory");
+      r.dispose();
+    }
+    // no local-group branch: nothing to probe
+    const off = build({ instance: 1, localGroup: 0, group: 1 }).state;
+    const l3 = tidy(() =>
+      off.step(rand([4, 1, 28, 28], { seed: 5 }), 1, sched, { probeNeighbours: true })
+    );
+    assertEquals(l3.neighbours, undefined, "no memory search, no probe");
+  },
+});

@@ -4,6 +4,7 @@ import { type TrainerConfig, trainMugs } from "../../lib/mugs/trainer.ts";
 import { TINY_HEADS, tinyCrops, tinyVit } from "./fixtures.ts";
 import { embedded } from "../../lib/data/embedded.ts";
 import { type Dataset, subset } from "../../lib/data/dataset.ts";
+import { purityChance } from "../../lib/memory/purity.ts";
 
 await setup();
 
@@ -96,7 +97,21 @@ Deno.test({
       ),
       "epoch record with the student's k-NN and effective rank",
     );
+    // neighbour purity of both memories over the epoch's last batches, next to its chance level
+    const ep = records.find((x) => x.kind === "epoch")!;
+    for (const m of ["teacher", "student"]) {
+      const v = ep[`neighbour_purity_${m}`] as number;
+      assert(typeof v === "number" && v >= 0 && v <= 1, `neighbour_purity_${m} = ${v}`);
+    }
+    assertEquals(ep.neighbour_purity_chance, purityChance(tr.labels), "chance level");
+    assert(lines.some((l) => l.includes("neighbour purity teacher")), "purity logged");
     assert((await Deno.stat(`${out}/checkpoint/checkpoint.json`)).isFile, "checkpoint written");
+    // the checkpoint records what the memories' dataset indices refer to
+    const ck = await loadCheckpoint(`${out}/checkpoint`);
+    const config = ck.meta.config as { trainImages: number };
+    assertEquals(config.trainImages, tr.n, "training images");
+    const sources = ck.tensors.get("teacher_memory.sources")!.data;
+    assert(sources.some((v) => v >= 0) && sources.every((v) => v < tr.n), "the images it holds");
     // resume: a second epoch continues from the checkpoint
     const r2 = await trainMugs({ ...cfg, epochs: 2, resume: true }, tr, te, (l) => lines.push(l));
     assertEquals(r2.steps, 6);
