@@ -43,10 +43,9 @@ import { readMetrics } from "../io/metrics_log.ts";
 import {
   attentionGrid,
   confusionFigure,
-  healthCurves,
   imagesFromDataset,
   knnCurve,
-  lossCurves,
+  runCurves,
   tsneScatter,
   writeHtml,
 } from "../viz/mod.ts";
@@ -327,10 +326,11 @@ export async function runEval(
     );
   }
   for (const t of [clsTrain, clsTest, ...(raw ?? [])]) t.dispose();
+  let curves: ReturnType<typeof runCurves> = [];
   try {
-    const records = await readMetrics(runDir);
-    await figure("curves", [lossCurves(records), healthCurves(records)], "Training curves");
+    curves = runCurves(await readMetrics(runDir));
   } catch { /* no metrics.jsonl next to the checkpoint: no curves */ }
+  if (curves.length) await figure("curves", curves, "Training curves");
   result.figures = figures;
   result.seconds = (performance.now() - t0) / 1000;
   await writeFileAtomic(

@@ -1,8 +1,9 @@
 /**
  * `deno task train`: train the chosen preset (Mugs by default) on the embedded Fashion-MNIST
- * subset or on `--data`, print progress, write `metrics.jsonl` and checkpoints into `--out`,
- * and end with one JSON line: the weighted k-NN top-1 on the held-out split next to the raw-
- * pixel and untrained-network baselines, images/s and seconds.
+ * subset or on `--data`, print progress, write `metrics.jsonl`, checkpoints and `curves.html`
+ * (losses, k-NN, collapse signals, neighbour purity) into `--out`, and end with one JSON line:
+ * the weighted k-NN top-1 on the held-out split next to the raw-pixel and untrained-network
+ * baselines, images/s and seconds.
  *
  * Every option is validated (lib/mugs/config.ts) before any GPU work starts.
  */
@@ -15,7 +16,8 @@ import { runMain } from "./flags.ts";
 import { vitConfig } from "../nn/vit.ts";
 import { type DataPreset, multiCropConfig } from "../augment/multicrop.ts";
 import { type TrainerConfig, trainMugs } from "../mugs/trainer.ts";
-import { MetricsLog } from "../io/metrics_log.ts";
+import { MetricsLog, readMetrics } from "../io/metrics_log.ts";
+import { runCurves, writeHtml } from "../viz/mod.ts";
 
 /** Map the validated run configuration onto the trainer's. */
 export function trainerConfig(c: TrainConfig, data: Dataset, preset: DataPreset): TrainerConfig {
@@ -63,6 +65,7 @@ export function trainerConfig(c: TrainConfig, data: Dataset, preset: DataPreset)
     },
     out: c.out,
     resume: c.resume,
+    data: c.data,
     logEvery: 4,
     knnBank: c.knnBank,
     knnK: c.knnK,
@@ -118,6 +121,11 @@ export async function main(argv: string[]): Promise<number> {
         else void log.log(String(kind), fields); // "baseline": the read-outs before training
       },
     });
+    await log.close();
+    const curves = runCurves(await readMetrics(c.out));
+    if (curves.length) {
+      await writeHtml(curves, `${c.out}/curves.html`, { title: `Training curves: ${c.out}` });
+    }
     console.log(JSON.stringify(r));
     return r.interrupted ? 130 : 0;
   } finally {

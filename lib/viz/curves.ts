@@ -68,6 +68,14 @@ const HEALTH_PANELS: { title: string; fields: [string, string, boolean][] }[] = 
       ["effectiveRankMax", "max possible", true],
     ],
   },
+  {
+    title: "neighbour purity (share of memory neighbours with the query's label)",
+    fields: [
+      ["neighbour_purity_teacher", "teacher memory", false],
+      ["neighbour_purity_student", "student memory", false],
+      ["neighbour_purity_chance", "chance (sum of squared class shares)", true],
+    ],
+  },
 ];
 
 /** Records of one kind, one per counter value (the last wins), sorted by the counter. */
@@ -217,7 +225,8 @@ export function scheduleCurves(records: MetricsRecord[], opts: CurveOptions = {}
  * Per-epoch read-outs against the epoch: k-NN top-1 (fields `knn_top*`, the student's
  * `knn_top1_student` next to the teacher's), then the collapse
  * signals of `healthSignals` (teacher entropies with `log m` dashed, feature std with the
- * isotropic value dashed, effective rank with its maximum dashed); panels without data are
+ * isotropic value dashed, effective rank with its maximum dashed), then the neighbour purity
+ * of the local-group memories with its chance level dashed; panels without data are
  * left out. With `keys`, one panel per given field instead.
  *
  * @example
@@ -266,4 +275,24 @@ export function healthCurves(records: MetricsRecord[], opts: CurveOptions = {}):
     throw new Error("healthCurves: the epoch records hold no k-NN or health values");
   }
   return stacked(panels, "epoch", opts.title ?? "k-NN accuracy and collapse signals");
+}
+
+/**
+ * The figures of a run's `curves.html`: the loss curves and the per-epoch read-outs (k-NN,
+ * collapse signals, neighbour purity), each when the records hold its data (a run stopped
+ * before its first epoch has no read-outs yet). Empty when there is nothing to draw.
+ *
+ * @example
+ * ```ts
+ * await writeHtml(runCurves(await readMetrics("runs/mugs")), "runs/mugs/curves.html");
+ * ```
+ */
+export function runCurves(records: MetricsRecord[]): Figure[] {
+  const figs: Figure[] = [];
+  for (const make of [lossCurves, healthCurves]) {
+    try {
+      figs.push(make(records));
+    } catch { /* no records of that kind, or none with values: no figure */ }
+  }
+  return figs;
 }

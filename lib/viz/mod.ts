@@ -38,7 +38,13 @@ export {
   imagesFromTensor,
   pngDataUrl,
 } from "./images.ts";
-export { type CurveOptions, healthCurves, lossCurves, scheduleCurves } from "./curves.ts";
+export {
+  type CurveOptions,
+  healthCurves,
+  lossCurves,
+  runCurves,
+  scheduleCurves,
+} from "./curves.ts";
 export { knnCurve, type KnnCurveOptions, type KnnSeries } from "./knn.ts";
 export { tsneScatter, type TsneScatterOptions } from "./tsne.ts";
 export { attentionGrid, type AttentionGridOptions } from "./attention.ts";

@@ -36,13 +36,25 @@ async function writeRun(dir: string): Promise<MetricsRecord[]> {
     featureStdIsotropic: 0.125,
     effectiveRank: 20,
     effectiveRankMax: 63,
+    neighbour_purity_teacher: 0.3,
+    neighbour_purity_student: 0.25,
+    neighbour_purity_chance: 0.1,
   });
   await step(3, NaN, 0.8); // a NaN is logged as "NaN" and drawn as a gap
   await step(4, 2.0, 0.7);
   // resumed from the epoch-0 checkpoint: steps 3 and 4 are logged again
   await step(3, 2.2, 0.75);
   await step(4, 1.9, 0.65);
-  await log.epoch({ epoch: 1, step: 4, knn_top1: 55, featureStd: 0.11, effectiveRank: 25 });
+  await log.epoch({
+    epoch: 1,
+    step: 4,
+    knn_top1: 55,
+    featureStd: 0.11,
+    effectiveRank: 25,
+    neighbour_purity_teacher: 0.5,
+    neighbour_purity_student: 0.45,
+    neighbour_purity_chance: 0.1,
+  });
   await log.close();
   return await readMetrics(dir);
 }
@@ -111,9 +123,14 @@ Deno.test("curves: loss, schedule and health figures from a real metrics.jsonl",
         ["1/sqrt(D) (isotropic)", "y3"],
         ["effective rank", "y4"],
         ["max possible", "y4"],
+        ["teacher memory", "y5"],
+        ["student memory", "y5"],
+        ["chance (sum of squared class shares)", "y5"],
       ],
       "health panels",
     );
+    assertEquals(trace(health, "teacher memory").y, [0.3, 0.5], "purity of the teacher memory");
+    assertEquals(trace(health, "student memory").y, [0.25, 0.45], "and of the student's");
     assertEquals(trace(health, "k-NN top-1").x, [0, 1], "epochs");
     assertEquals(trace(health, "k-NN top-1").y, [40, 55], "k-NN values");
     assertEquals(trace(health, "per-row entropy").y, [3.1, null], "missing value is a gap");
