@@ -115,15 +115,41 @@ export class LocalGroupTransformer extends Module {
    * tokens go through the relation blocks).
    */
   forwardTokens(tokens: Tensor): Tensor {
+    return this.#run(tokens, false).out;
+  }
+
+  #run(tokens: Tensor, withAttention: boolean): { out: Tensor; attention: Tensor[] } {
     if (tokens.ndim !== 3 || tokens.shape[2] !== this.dim || tokens.shape[1] < 1) {
       throw new Error(
         `LocalGroupTransformer: expected tokens [B, T, ${this.dim}], got [${tokens.shape}]`,
       );
     }
     let x = tokens;
-    for (const blk of this.blocks.items) x = blk.forward(x).out;
+    const attention: Tensor[] = [];
+    for (const blk of this.blocks.items) {
+      const r = blk.forward(x, withAttention);
+      x = r.out;
+      if (r.attn) {
+        const [B, H, T] = r.attn.shape;
+        attention.push(r.attn.slice(2, 0, 1).reshape(B, H, T)); // token 0's row
+      }
+    }
     const [B, , D] = x.shape;
-    return this.norm.forward(x.slice(1, 0, 1).reshape(B, D));
+    return { out: this.norm.forward(x.slice(1, 0, 1).reshape(B, D)), attention };
+  }
+
+  /**
+   * `forward`, plus what token 0 (the query) attends to in each block: one [B, heads, 1 + k]
+   * tensor per block, over [query, neighbour_1, …, neighbour_k] (each row sums to 1).
+   *
+   * @example
+   * ```ts
+   * const { out, attention } = lgt.forwardWithAttention(query, neighbours);
+   * attention[0].shape; // [B, heads, 1 + k]
+   * ```
+   */
+  forwardWithAttention(query: Tensor, neighbours: Tensor): { out: Tensor; attention: Tensor[] } {
+    return this.#run(this.#sequence(query, neighbours), true);
   }
 
   /**
@@ -132,6 +158,11 @@ export class LocalGroupTransformer extends Module {
    * [B, k, D] (the memory's top-k entries for that query).
    */
   forward(query: Tensor, neighbours: Tensor): Tensor {
+    return this.forwardTokens(this.#sequence(query, neighbours));
+  }
+
+  /** [query; neighbours] as one sequence [B, 1 + k, D], checking the shapes. */
+  #sequence(query: Tensor, neighbours: Tensor): Tensor {
     const D = this.dim;
     if (query.ndim !== 2 || query.shape[1] !== D) {
       throw new Error(`LocalGroupTransformer: expected query [B, ${D}], got [${query.shape}]`);
@@ -142,6 +173,6 @@ export class LocalGroupTransformer extends Module {
         `LocalGroupTransformer: expected neighbours [${B}, k, ${D}] for query [${query.shape}], got [${neighbours.shape}]`,
       );
     }
-    return this.forwardTokens(concat([query.reshape(B, 1, D), neighbours], 1));
+    return concat([query.reshape(B, 1, D), neighbours], 1);
   }
 }

@@ -12,7 +12,8 @@ import { LocalGroupHead } from "../../lib/mugs/heads.ts";
 import { ViT, type ViTConfig } from "../../lib/nn/vit.ts";
 import { LayerNorm } from "../../lib/nn/layernorm.ts";
 import { toHost } from "../../lib/io/weights.ts";
-import { get, instanceHead, localGroupTransformer } from "./reference.ts";
+import { block, get, instanceHead, localGroupTransformer } from "./reference.ts";
+import { attention, layerNorm } from "../nn/reference.ts";
 import { gpu, gradCheck, hostWeights, randomise } from "./util.ts";
 
 await setup();
@@ -111,6 +112,65 @@ Deno.test({
         FWD,
         "forwardTokens",
       );
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "local-group transformer: forwardWithAttention gives the same feature and token 0's attention of each block (float64 reference)",
+  ...gpuTest,
+  fn: async () => {
+    for (const depth of [1, 2]) {
+      const vit = new ViT(TINY, 1);
+      randomise(vit, 210);
+      const lgt = new LocalGroupTransformer(
+        { dim: D, heads: H, depth, mlpRatio: 2, seed: 6 },
+        vit.norm,
+      ).eval();
+      randomise(lgt, 310);
+      const w = await weights(lgt, vit.norm);
+      const q = randArray(B * D, 5);
+      const nb = randArray(B * K * D, 6);
+      const { out, attention: att } = lgt.forwardWithAttention(gpu(q, [B, D]), gpu(nb, [B, K, D]));
+      assertClose(
+        await out.toArray(),
+        localGroupTransformer(w, q, nb, B, K, D, H, EPS),
+        FWD,
+        `depth ${depth}: the same feature`,
+      );
+      assertEquals(att.length, depth, "one map per block");
+      // the reference: each block's input, its first norm, attention, token 0's row
+      const T = K + 1;
+      let x: Float64Array = new Float64Array(B * T * D);
+      for (let b = 0; b < B; b++) {
+        x.set(q.subarray(b * D, (b + 1) * D), b * T * D);
+        x.set(nb.subarray(b * K * D, (b + 1) * K * D), (b * T + 1) * D);
+      }
+      for (let i = 0; i < depth; i++) {
+        const g = (n: string) => get(w, `relation_blocks.${i}.${n}`);
+        const h1 = layerNorm(x, B * T, D, g("norm1.weight"), g("norm1.bias"), EPS);
+        const { maps } = attention(
+          h1,
+          B,
+          T,
+          D,
+          H,
+          g("attn.qkv.weight"),
+          g("attn.qkv.bias"),
+          g("attn.proj.weight"),
+          g("attn.proj.bias"),
+        );
+        const want = new Float64Array(B * H * T);
+        for (let b = 0; b < B; b++) {
+          for (let h = 0; h < H; h++) {
+            for (let j = 0; j < T; j++) want[(b * H + h) * T + j] = maps[((b * H + h) * T) * T + j];
+          }
+        }
+        assertEquals(att[i].shape, [B, H, T], "[B, heads, 1 + k]");
+        assertClose(await att[i].toArray(), want, FWD, `depth ${depth}, block ${i} attention`);
+        x = block(w, `relation_blocks.${i}.`, x, B, T, D, H, EPS);
+      }
     }
   },
 });
