@@ -10,7 +10,7 @@
  * has `mean` and `std` (JSON arrays, as `ViT.save(path, { mean, std })` writes them).
  */
 import { z } from "npm:zod@4.6.7";
-import { loadCheckpoint } from "../io/checkpoint.ts";
+import { loadCheckpoint, type LoadedCheckpoint } from "../io/checkpoint.ts";
 import { readSafetensors } from "../io/safetensors.ts";
 import { ViT, type ViTConfig } from "../nn/vit.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -69,7 +69,19 @@ export async function loadBackbone(
       if ((await Deno.stat(`${path}/checkpoint`)).isDirectory) dir = `${path}/checkpoint`;
     } catch { /* path is the checkpoint folder itself */ }
   }
-  const ck = await loadCheckpoint(dir, { fallback: true });
+  return backboneFromCheckpoint(await loadCheckpoint(dir, { fallback: true }), opts.network);
+}
+
+/**
+ * The backbone of a training checkpoint already loaded (`loadCheckpoint`): `network` (default:
+ * what the run evaluated, usually the teacher), rebuilt from the sidecar's `config.vit`.
+ *
+ * @example
+ * ```ts
+ * const { vit } = backboneFromCheckpoint(await loadCheckpoint("runs/mugs/checkpoint"), "student");
+ * ```
+ */
+export function backboneFromCheckpoint(ck: LoadedCheckpoint, net?: Network): LoadedBackbone {
   const cfg = ck.meta.config as
     | { vit?: ViTConfig; mean?: number[]; std?: number[]; evalNetwork?: Network }
     | undefined;
@@ -78,7 +90,7 @@ export async function loadBackbone(
       `${ck.info.json}: the sidecar has no config.vit, so the backbone cannot be rebuilt (was it written by deno task train?)`,
     );
   }
-  const network = opts.network ?? cfg.evalNetwork ?? "teacher";
+  const network = net ?? cfg.evalNetwork ?? "teacher";
   const prefix = `${network}.backbone.`;
   const tensors = new Map(
     [...ck.tensors].filter(([n]) => n.startsWith(prefix)).map((

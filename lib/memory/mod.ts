@@ -29,6 +29,7 @@ export {
 export {
   addPurity,
   emptyPurity,
+  imagePurity,
   neighbourPurity,
   type Purity,
   purityChance,

@@ -71,6 +71,63 @@ export function purityValue(p: { hits: number; total: number }): number {
 }
 
 /**
+ * The purity of neighbours given by their images: `neighbourImages` [Q * k] the dataset index
+ * of each query's neighbours' images (row-major; -1 = unknown), `queryLabels` [Q] the query
+ * images' labels, `labels` the labels of the dataset the neighbours came from.
+ *
+ * @example
+ * ```ts
+ * imagePurity(Int32Array.of(5, 6, 7, -1), 2, [0, 1], labels); // 2 queries, k = 2
+ * ```
+ */
+export function imagePurity(
+  neighbourImages: ArrayLike<number>,
+  k: number,
+  queryLabels: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): Purity {
+  const op = "neighbourPurity";
+  if (!Number.isInteger(k) || k < 1) {
+    throw new Error(`${op}: k must be a positive integer, got ${k}`);
+  }
+  if (neighbourImages.length % k !== 0) {
+    throw new Error(`${op}: ${neighbourImages.length} neighbours are not a multiple of k = ${k}`);
+  }
+  const Q = neighbourImages.length / k;
+  if (queryLabels.length !== Q) {
+    throw new Error(`${op}: ${queryLabels.length} query labels for ${Q} queries`);
+  }
+  const out = emptyPurity();
+  for (let q = 0; q < Q; q++) {
+    const want = queryLabels[q];
+    if (want < 0) continue;
+    let hits = 0;
+    for (let j = 0; j < k; j++) {
+      if (labelOf(neighbourImages[q * k + j], labels, `neighbour ${j} of query ${q}`) === want) {
+        hits++;
+      }
+    }
+    out.hits += hits;
+    out.total += k;
+    const c = out.perClass.get(want) ?? { hits: 0, total: 0 };
+    out.perClass.set(want, { hits: c.hits + hits, total: c.total + k });
+  }
+  return out;
+}
+
+/** The label of dataset image `image` (-1 for an unknown image); throws when out of range. */
+function labelOf(image: number, labels: ArrayLike<number>, what: string): number {
+  if (image === UNKNOWN_SOURCE) return -1;
+  if (!Number.isInteger(image) || image < 0 || image >= labels.length) {
+    throw new Error(
+      `neighbourPurity: ${what} refers to image ${image}, outside the ${labels.length} labelled ` +
+        `images (is this the dataset the memory was filled from?)`,
+    );
+  }
+  return labels[image];
+}
+
+/**
  * The purity of one search: `rows` [Q * k] the memory rows each query retrieved (row-major,
  * query q's neighbours at `q*k .. q*k + k - 1`), `sources` the memory's dataset index per row
  * at search time, `queryImages` [Q] the dataset index of each query's image, and `labels` the
@@ -92,49 +149,27 @@ export function neighbourPurity(
   queryLabels?: ArrayLike<number>,
 ): Purity {
   const op = "neighbourPurity";
+  const images = Int32Array.from(rows, (row) => {
+    if (!Number.isInteger(row) || row < 0 || row >= sources.length) {
+      throw new Error(`${op}: neighbour row ${row} is outside the ${sources.length} memory rows`);
+    }
+    return sources[row];
+  });
   if (!Number.isInteger(k) || k < 1) {
     throw new Error(`${op}: k must be a positive integer, got ${k}`);
   }
-  if (rows.length % k !== 0) {
-    throw new Error(`${op}: ${rows.length} neighbour rows are not a multiple of k = ${k}`);
-  }
-  const Q = rows.length / k;
+  const Q = Math.floor(rows.length / k);
   const given = queryLabels ?? queryImages;
-  if (!given || given.length !== Q) {
+  if (rows.length % k === 0 && (!given || given.length !== Q)) {
     throw new Error(
       `${op}: ${given?.length ?? 0} ${
         queryLabels ? "query labels" : "query images"
       } for ${Q} queries`,
     );
   }
-  const labelOf = (image: number, what: string): number => {
-    if (image === UNKNOWN_SOURCE) return -1;
-    if (!Number.isInteger(image) || image < 0 || image >= labels.length) {
-      throw new Error(
-        `${op}: ${what} refers to image ${image}, outside the ${labels.length} labelled images ` +
-          `(is this the dataset the memory was filled from?)`,
-      );
-    }
-    return labels[image];
-  };
-  const out = emptyPurity();
-  for (let q = 0; q < Q; q++) {
-    const want = queryLabels ? queryLabels[q] : labelOf(given[q], `query ${q}`);
-    if (want < 0) continue;
-    let hits = 0;
-    for (let j = 0; j < k; j++) {
-      const row = rows[q * k + j];
-      if (!Number.isInteger(row) || row < 0 || row >= sources.length) {
-        throw new Error(`${op}: neighbour row ${row} is outside the ${sources.length} memory rows`);
-      }
-      if (labelOf(sources[row], `memory row ${row}`) === want) hits++;
-    }
-    out.hits += hits;
-    out.total += k;
-    const c = out.perClass.get(want) ?? { hits: 0, total: 0 };
-    out.perClass.set(want, { hits: c.hits + hits, total: c.total + k });
-  }
-  return out;
+  const wanted = queryLabels ??
+    Int32Array.from(given!, (image, q) => labelOf(image, labels, `query ${q}`));
+  return imagePurity(images, k, wanted, labels);
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Plotly figure builders: training curves from `metrics.jsonl`, k-NN accuracy against k,
- * t-SNE scatters with images on hover, attention-map grids and confusion matrices. Figures
+ * t-SNE scatters with images on hover, attention-map grids, confusion matrices and the
+ * local-group explorer's neighbour grids. Figures
  * are plain `{ data, layout }` JSON; `display` renders one in a Deno Jupyter kernel (and a
  * cell that evaluates to a figure renders it), `writeHtml` writes self-contained HTML.
  *
@@ -49,3 +50,4 @@ export { knnCurve, type KnnCurveOptions, type KnnSeries } from "./knn.ts";
 export { tsneScatter, type TsneScatterOptions } from "./tsne.ts";
 export { attentionGrid, type AttentionGridOptions } from "./attention.ts";
 export { confusionFigure, type ConfusionOptions } from "./confusion.ts";
+export { neighbourGrid, type NeighbourRow, purityBars, relationAttention } from "./neighbours.ts";

@@ -4,24 +4,11 @@
  * continues from that step to the end.
  */
 import { assert, assertEquals } from "../helpers.ts";
-import { writeIdx } from "../../lib/data/idx.ts";
-import { embedded } from "../../lib/data/embedded.ts";
+import { tinyIdx } from "./fixtures.ts";
 import { loadCheckpoint } from "../../lib/io/checkpoint.ts";
 import { fileURLToPath } from "node:url";
 
 const TRAIN = fileURLToPath(new URL("../../lib/cli/train.ts", import.meta.url));
-
-async function tinyIdx(dir: string): Promise<void> {
-  const src = await embedded("test");
-  const write = async (prefix: string, n: number) => {
-    await writeIdx(`${dir}/${prefix}-images-idx3-ubyte`, src.images.slice(0, n * 784), [n, 28, 28]);
-    await writeIdx(`${dir}/${prefix}-labels-idx1-ubyte`, Uint8Array.from(src.labels.slice(0, n)), [
-      n,
-    ]);
-  };
-  await write("train", 160);
-  await write("t10k", 40);
-}
 
 function train(args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
