@@ -23,6 +23,7 @@ import type { Dataset } from "../data/dataset.ts";
 import type { ViTConfig } from "../nn/vit.ts";
 import type { Network } from "../eval/backbone.ts";
 import {
+  checkMemoryData,
   checkpointSnapshots,
   disposeSnapshot,
   type Exploration,
@@ -130,11 +131,7 @@ export async function runNeighbours(
     imageSize: cfg.vit.imgSize,
     channels: cfg.vit.inChans === 1 ? 1 : 3,
   });
-  if (cfg.trainImages !== undefined && cfg.trainImages !== train.n) {
-    throw new Error(
-      `--data ${dataSpec} has ${train.n} training images, but the run's memories refer to a training set of ${cfg.trainImages} (give the --data the run trained on)`,
-    );
-  }
+  checkMemoryData(cfg, train, `--data ${dataSpec}`);
   const queries = o.indices ?? Array.from({ length: Math.min(o.images, test.n) }, (_, i) => i);
   for (const q of queries) {
     if (q >= test.n) {

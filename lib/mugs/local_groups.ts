@@ -408,6 +408,28 @@ export async function exploreLocalGroups(
 }
 
 /**
+ * Check that `train` is the training set a snapshot's memories refer to (same size as the run
+ * recorded); the error names `dataName` and the size the run had.
+ *
+ * @example
+ * ```ts
+ * checkMemoryData(snapshot, train, "--data embedded");
+ * ```
+ */
+export function checkMemoryData(
+  snapshot: { trainImages?: number; data?: string },
+  train: Dataset,
+  dataName: string,
+): void {
+  if (snapshot.trainImages !== undefined && snapshot.trainImages !== train.n) {
+    throw new Error(
+      `${dataName} has ${train.n} training images, but the run's memories refer to a training set of ${snapshot.trainImages}` +
+        ` (give the data the run trained on${snapshot.data ? `: ${snapshot.data}` : ""})`,
+    );
+  }
+}
+
+/**
  * Release a snapshot's GPU buffers (memories and networks). Idempotent.
  *
  * @example
