@@ -229,7 +229,8 @@ export async function runEval(
       linear_confusion: lp.confusion,
     });
     table.push([`linear probe top-1 (lr ${lp.lr})`, pct(lp.top1)]);
-    const semi = await semiSupervisedProbe({
+    // no fractions (a caller that wants the linear probe alone): no few-label probe
+    const semi = o.fractions.length === 0 ? [] : await semiSupervisedProbe({
       trainFeatures: linTrain,
       trainLabels: train.labels,
       testFeatures: linTest,

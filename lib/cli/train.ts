@@ -15,7 +15,12 @@ import { loadData } from "./data.ts";
 import { runMain } from "./flags.ts";
 import { vitConfig } from "../nn/vit.ts";
 import { type DataPreset, multiCropConfig } from "../augment/multicrop.ts";
-import { type TrainerConfig, trainMugs } from "../mugs/trainer.ts";
+import {
+  type TrainerConfig,
+  type TrainHooks,
+  trainMugs,
+  type TrainResult,
+} from "../mugs/trainer.ts";
 import { MetricsLog, readMetrics } from "../io/metrics_log.ts";
 import { runCurves, writeHtml } from "../viz/mod.ts";
 
@@ -75,6 +80,64 @@ export function trainerConfig(c: TrainConfig, data: Dataset, preset: DataPreset)
   };
 }
 
+/**
+ * What `runTraining` gives back: the trainer's result and the data it trained on.
+ *
+ * @example
+ * ```ts
+ * const { result, train } = await runTraining(config, { log: console.log });
+ * ```
+ */
+export interface TrainingRun {
+  result: TrainResult;
+  train: Dataset;
+  test: Dataset;
+}
+
+/**
+ * Train one validated configuration as `deno task train` does: load `--data`, validate, start
+ * the GPU, train, and write `metrics.jsonl`, the checkpoints and `curves.html` into `c.out`
+ * (so a script that trains several configurations gets each run's files as the command would
+ * write them). `log` receives the progress lines.
+ *
+ * @example
+ * ```ts
+ * const { result } = await runTraining(resolveConfig({ epochs: 1, out: "runs/a" }), { log: () => {} });
+ * ```
+ */
+export async function runTraining(
+  c: TrainConfig,
+  o: { log: (line: string) => void; signal?: AbortSignal; onRecord?: TrainHooks["onRecord"] },
+): Promise<TrainingRun> {
+  // image folders are resized to the ViT's image size; the other layouts keep theirs
+  const { train, test, preset } = await loadData(c.data, { imageSize: vitConfig(c.vit).imgSize });
+  const cfg = trainerConfig(c, train, preset); // all validation before the GPU starts
+  const info = await init();
+  o.log(
+    `adapter: ${info.adapter}${
+      info.isFallback ? " (software)" : ""
+    }; preset ${c.preset}; data ${c.data}`,
+  );
+  const log = await MetricsLog.open(c.out, { append: c.resume });
+  try {
+    const result = await trainMugs(cfg, train, test, o.log, {
+      signal: o.signal,
+      onRecord: (rec) => {
+        void log.record(rec); // "baseline" records: the read-outs before training
+        o.onRecord?.(rec);
+      },
+    });
+    await log.close();
+    const curves = runCurves(await readMetrics(c.out));
+    if (curves.length) {
+      await writeHtml(curves, `${c.out}/curves.html`, { title: `Training curves: ${c.out}` });
+    }
+    return { result, train, test };
+  } finally {
+    await log.close();
+  }
+}
+
 /** Run the command line (exported for tests). */
 export async function main(argv: string[]): Promise<number> {
   const args = await parseTrainArgs(argv);
@@ -82,17 +145,6 @@ export async function main(argv: string[]): Promise<number> {
     console.log(args.text);
     return 0;
   }
-  const c = args.config;
-  // image folders are resized to the ViT's image size; the other layouts keep theirs
-  const { train, test, preset } = await loadData(c.data, { imageSize: vitConfig(c.vit).imgSize });
-  const cfg = trainerConfig(c, train, preset); // all validation before the GPU starts
-  const info = await init();
-  console.log(
-    `adapter: ${info.adapter}${
-      info.isFallback ? " (software)" : ""
-    }; preset ${c.preset}; data ${c.data}`,
-  );
-  const log = await MetricsLog.open(c.out, { append: c.resume });
   const tty = Deno.stdout.isTerminal();
   const enc = new TextEncoder();
   // Ctrl-C: the first stops after the current step and writes a checkpoint; a second quits now
@@ -104,33 +156,21 @@ export async function main(argv: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSigint);
   try {
-    const r = await trainMugs(cfg, train, test, (line) => {
-      if (tty && line.startsWith("epoch ") && line.includes(" step ")) {
-        Deno.stdout.writeSync(enc.encode(`\r${line}\u001b[K`));
-      } else {
-        if (tty) Deno.stdout.writeSync(enc.encode("\n"));
-        console.log(line);
-      }
-    }, {
+    const { result: r } = await runTraining(args.config, {
       signal: stop.signal,
-      onRecord: (rec) => {
-        const { kind, ...rest } = rec;
-        const fields = rest as { step: number; epoch: number; [k: string]: number | null };
-        if (kind === "step") void log.step(fields);
-        else if (kind === "epoch") void log.epoch(fields);
-        else void log.log(String(kind), fields); // "baseline": the read-outs before training
+      log: (line) => {
+        if (tty && line.startsWith("epoch ") && line.includes(" step ")) {
+          Deno.stdout.writeSync(enc.encode(`\r${line}\u001b[K`));
+        } else {
+          if (tty) Deno.stdout.writeSync(enc.encode("\n"));
+          console.log(line);
+        }
       },
     });
-    await log.close();
-    const curves = runCurves(await readMetrics(c.out));
-    if (curves.length) {
-      await writeHtml(curves, `${c.out}/curves.html`, { title: `Training curves: ${c.out}` });
-    }
     console.log(JSON.stringify(r));
     return r.interrupted ? 130 : 0;
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
-    await log.close();
   }
 }
 

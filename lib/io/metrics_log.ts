@@ -146,6 +146,23 @@ export class MetricsLog {
   }
 
   /**
+   * Write a record that names its own kind (`{ kind: "step" | "epoch" | other, ... }`, as the
+   * trainer's `onRecord` hook hands them out): `step`, `epoch` or `log` by `kind`.
+   *
+   * @example
+   * ```ts
+   * await log.record({ kind: "baseline", knn_top1: 49.0, knn_train_images: 6000 });
+   * ```
+   */
+  record(rec: { kind?: unknown; [key: string]: unknown }): Promise<void> {
+    const { kind, ...fields } = rec;
+    const f = fields as Record<string, MetricValue>;
+    if (kind === "step") return this.step(f as { step: number; [key: string]: MetricValue });
+    if (kind === "epoch") return this.epoch(f as { epoch: number; [key: string]: MetricValue });
+    return this.log(String(kind), f);
+  }
+
+  /**
    * Log a record of any kind (for example `"config"` or `"event"`).
    *
    * @example

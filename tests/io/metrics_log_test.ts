@@ -171,3 +171,23 @@ Deno.test("metrics log: bad records are rejected before anything is written", as
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("metrics log: record() writes a record under the kind it names", async () => {
+  const dir = await tmp();
+  try {
+    const log = await MetricsLog.open(dir, { now: () => 0 });
+    await log.record({ kind: "step", step: 3, epoch: 0, loss: 1.5 });
+    await log.record({ kind: "epoch", epoch: 0, step: 3, knn_top1: 50 });
+    await log.record({ kind: "baseline", knn_top1: 49 });
+    await assertRejects(() => log.record({ kind: "step", loss: 1 }), "record.step");
+    await log.close();
+    const recs = await readMetrics(dir);
+    assertEquals(recs.map((r) => [r.kind, r.step ?? null, r.knn_top1 ?? null]), [
+      ["step", 3, null],
+      ["epoch", 3, 50],
+      ["baseline", null, 49],
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
