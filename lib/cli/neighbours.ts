@@ -28,6 +28,7 @@ import {
   disposeSnapshot,
   type Exploration,
   exploreLocalGroups,
+  heldOutPurity,
   loadLocalGroups,
   type LocalGroupSnapshot,
   runFolder,
@@ -141,7 +142,6 @@ export async function runNeighbours(
     }
   }
   const P = o.purityImages === 0 ? test.n : Math.min(o.purityImages, test.n);
-  const purityIdx = Array.from({ length: P }, (_, i) => i);
   const networks: Network[] = o.network === "both" ? ["teacher", "student"] : [o.network];
   const className = (l: number) => (l >= 0 ? train.classes[l] ?? `class ${l}` : "unlabeled");
   const chance = purityChance(train.labels);
@@ -161,7 +161,7 @@ export async function runNeighbours(
         step: snap.step,
       });
       const shown = await exploreLocalGroups(snap, test, queries);
-      const all = await exploreLocalGroups(snap, test, purityIdx);
+      const held = await heldOutPurity(snap, train, test, P);
       for (const [j, net] of snap.nets.entries()) {
         const src = net.memory.sources;
         let unknown = 0;
@@ -173,7 +173,7 @@ export async function runNeighbours(
           filled: net.memory.filled,
           unknown,
         });
-        const p = imagePurity(all[j].images, all[j].k, test.labels.subarray(0, P), train.labels);
+        const p = held[j].purity;
         purity.push({
           snapshot: s,
           network: net.network,

@@ -21,6 +21,7 @@ import type { Dataset } from "../data/dataset.ts";
 import { uint8ToTensor } from "../data/convert.ts";
 import { normalize } from "../augment/ops.ts";
 import { LocalGroupMemory, MUGS_TOP_K } from "../memory/local_group.ts";
+import { imagePurity, type Purity } from "../memory/purity.ts";
 import { LocalGroupTransformer } from "./local_group_transformer.ts";
 import { noGrad } from "../tensor/tape.ts";
 import { keep, tidy } from "../tensor/scope.ts";
@@ -405,6 +406,36 @@ export async function exploreLocalGroups(
     out.push(r);
   }
   return out;
+}
+
+/**
+ * Neighbour purity of each network's memory in `snapshot` for the first `n` held-out images as
+ * queries (all when `n` is absent or larger): the share of their neighbours whose training
+ * image (in `train`) has the query's label, overall and per class.
+ *
+ * @example
+ * ```ts
+ * const [{ network, purity }] = await heldOutPurity(snapshot, train, test, 1000);
+ * purityValue(purity);
+ * ```
+ */
+export async function heldOutPurity(
+  snapshot: LocalGroupSnapshot,
+  train: Dataset,
+  heldOut: Dataset,
+  n = heldOut.n,
+): Promise<{ network: Network; images: number; purity: Purity }[]> {
+  const m = Math.min(n, heldOut.n);
+  const found = await exploreLocalGroups(
+    snapshot,
+    heldOut,
+    Array.from({ length: m }, (_, i) => i),
+  );
+  return found.map((e) => ({
+    network: e.network,
+    images: m,
+    purity: imagePurity(e.images, e.k, heldOut.labels.subarray(0, m), train.labels),
+  }));
 }
 
 /**
