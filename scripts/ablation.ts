@@ -1,0 +1,421 @@
+/**
+ * The ablation in miniature (the Mugs paper's Table 7): train, on one budget and seed, `mugs`,
+ * `mugs` with each supervision removed (its loss weight set to 0), and the `dino`, `moco` and
+ * `simclr` presets, all stacked on one base configuration; read each out the same way and write
+ * one table.
+ *
+ *   deno run -A scripts/ablation.ts [--config FILE] [--epochs N | --steps S --every E]
+ *                                   [--out runs/ablation] [--only mugs,no-group,...]
+ *                                   [--teacher-momentum START,END] [--list]
+ *
+ * Each run's configuration is `--config FILE` (the kit's defaults without it), then the run's
+ * change (a weight set to 0, or a preset's losses and views, `PRESET_OVERRIDES`), then the
+ * budget and output folder. The budget is the base configuration's unless `--epochs N`, or
+ * `--steps S --every E` (as scripts/recipes.ts: `epochs = S / E` read-out intervals of
+ * `E * batchSize` images, so warm-ups are counted in intervals). The presets inherit the base's
+ * teacher momentum (0 in the kit's defaults: teacher = student); `--teacher-momentum START,END`
+ * gives the runs named by `--teacher-momentum-for` (default `dino`, whose method is an EMA
+ * teacher) their own.
+ *
+ * Read-outs, per run: the weighted k-NN top-1 and the linear probe top-1 of the evaluated
+ * network (the teacher, or the student for SimCLR) as `deno task eval` measures them (all
+ * training images as the k-NN bank), neighbour purity (the training memories' over the last
+ * epoch's last batches, from metrics.jsonl; absent without the local-group branch; and the
+ * purity of a memory encoded with the final backbone, held-out images as queries, comparable
+ * across every run), and the training seconds. Each run's files go to `OUT/NAME/` (metrics,
+ * checkpoints, curves.html, eval/); `OUT/ablation.json`, `OUT/ablation.md` (the table, the
+ * differences to `mugs`, whether the ordering agrees with the paper's, and the command) and
+ * `OUT/ablation.html` are rewritten after each run, keeping rows of earlier invocations whose
+ * runs this one does not repeat (so `--only` can add or redo one run).
+ */
+import { z } from "npm:zod@4.6.7";
+import {
+  type ConfigLayer,
+  PRESET_OVERRIDES,
+  readConfigFile,
+  resolveLayers,
+  type TrainConfig,
+  type TrainPreset,
+} from "../lib/mugs/config.ts";
+import { parseFlags, runMain } from "../lib/cli/flags.ts";
+import { runTraining } from "../lib/cli/train.ts";
+import { EvalOptions, runEval } from "../lib/cli/eval.ts";
+import { readMetrics } from "../lib/io/metrics_log.ts";
+import { writeTextAtomic } from "../lib/io/atomic.ts";
+import { loadBackbone } from "../lib/eval/backbone.ts";
+import { disposeSnapshot, encodeLocalGroups, heldOutPurity } from "../lib/mugs/local_groups.ts";
+import { purityChance, purityValue } from "../lib/memory/purity.ts";
+import { ablationFigures, type AblationRow } from "../lib/viz/ablation.ts";
+import { writeHtml } from "../lib/viz/mod.ts";
+
+/** A run of the ablation: its name, what it changes, and what the paper expects of it. */
+interface AblationRun {
+  name: string;
+  /** The change, in words, for the table. */
+  change: string;
+  /** Fields layered on the base configuration. */
+  values: Record<string, unknown>;
+  /** A Mugs supervision removed (the paper: accuracy drops). */
+  removes?: "instance" | "localGroup" | "group";
+}
+
+const preset = (p: TrainPreset): Record<string, unknown> => ({
+  preset: p,
+  ...structuredClone(PRESET_OVERRIDES[p]),
+});
+
+/**
+ * The runs, in table order.
+ *
+ * @example
+ * ```ts
+ * ABLATION_RUNS.map((r) => r.name); // ["mugs", "no-instance", ..., "simclr"]
+ * ```
+ */
+export const ABLATION_RUNS: readonly AblationRun[] = Object.freeze([
+  { name: "mugs", change: "the base configuration", values: {} },
+  {
+    name: "no-instance",
+    change: "weights.instance = 0",
+    values: { weights: { instance: 0 } },
+    removes: "instance",
+  },
+  {
+    name: "no-local-group",
+    change: "weights.localGroup = 0",
+    values: { weights: { localGroup: 0 } },
+    removes: "localGroup",
+  },
+  {
+    name: "no-group",
+    change: "weights.group = 0",
+    values: { weights: { group: 0 } },
+    removes: "group",
+  },
+  { name: "dino", change: "preset dino (group loss alone, DINO views)", values: preset("dino") },
+  { name: "moco", change: "preset moco (instance loss alone)", values: preset("moco") },
+  { name: "simclr", change: "preset simclr (NT-Xent, no teacher)", values: preset("simclr") },
+]);
+
+const NAMES = ABLATION_RUNS.map((r) => r.name);
+
+/**
+ * The options of the script.
+ *
+ * @example
+ * ```ts
+ * AblationOptions.parse({ steps: 200, every: 50 }).out; // "runs/ablation"
+ * ```
+ */
+export const AblationOptions = z.strictObject({
+  config: z.string().min(1).optional().describe(
+    "base configuration (a deno task train JSON file) [default: the kit's defaults]",
+  ),
+  epochs: z.number().int().min(1).optional().describe("epochs of every run [default: the base's]"),
+  steps: z.number().int().min(1).optional().describe(
+    "steps of every run, in --every-step read-out intervals (with --every)",
+  ),
+  every: z.number().int().min(1).optional().describe("steps per read-out interval (with --steps)"),
+  out: z.string().min(1).default("runs/ablation").describe("output folder"),
+  only: z.string().min(1).optional().describe(
+    `runs to train, comma-separated (${NAMES.join(",")})`,
+  ),
+  seed: z.number().int().min(0).optional().describe("seed of every run [default: the base's]"),
+  data: z.string().min(1).optional().describe("data of every run [default: the base's]"),
+  teacherMomentum: z.array(z.number().min(0).max(1)).min(1).max(2).optional().describe(
+    "teacher momentum START[,END] of the runs in --teacher-momentum-for [default: the base's]",
+  ),
+  teacherMomentumFor: z.string().min(1).default("dino").describe(
+    "runs that take --teacher-momentum, comma-separated",
+  ),
+  linearEpochs: z.number().int().min(1).default(100).describe("epochs of the linear probe"),
+  purityImages: z.number().int().min(1).default(1000).describe(
+    "held-out queries of the encoded-memory purity",
+  ),
+  list: z.boolean().default(false).describe("print each run's configuration and exit"),
+});
+
+/** The validated options. */
+export type AblationOptions = z.infer<typeof AblationOptions>;
+
+function names(flag: string, list: string): string[] {
+  const out = list.split(",").map((s) => s.trim());
+  for (const n of out) {
+    if (!NAMES.includes(n)) {
+      throw new Error(`${flag}: no run '${n}'; the runs are ${NAMES.join(", ")}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Each run's validated configuration (errors name the layer and field at fault), with a note
+ * when the run's change forced another (the instance loss leads the group warm-up, so a run
+ * without it has none).
+ *
+ * @example
+ * ```ts
+ * const runs = ablationConfigs({}, undefined, AblationOptions.parse({ steps: 2, every: 1 }));
+ * ```
+ */
+export function ablationConfigs(
+  base: unknown,
+  baseSource: string | undefined,
+  o: AblationOptions,
+): { run: AblationRun; config: TrainConfig; note?: string }[] {
+  if ((o.steps === undefined) !== (o.every === undefined)) {
+    throw new Error("--steps and --every go together");
+  }
+  if (o.steps !== undefined && o.epochs !== undefined) {
+    throw new Error("give --epochs or --steps/--every, not both");
+  }
+  if (o.steps !== undefined && o.steps % o.every! !== 0) {
+    throw new Error(`--steps ${o.steps} must be a multiple of --every ${o.every}`);
+  }
+  const baseLayer: ConfigLayer[] = baseSource ? [{ source: baseSource, values: base }] : [];
+  const momentumFor = names("--teacher-momentum-for", o.teacherMomentumFor);
+  const chosen = o.only ? names("--only", o.only) : NAMES;
+  const baseConfig = resolveLayers(baseLayer);
+  return ABLATION_RUNS.filter((r) => chosen.includes(r.name)).map((run) => {
+    const values: Record<string, unknown> = structuredClone(run.values);
+    let note: string | undefined;
+    if (run.removes === "instance" && baseConfig.groupWarmupEpochs > 0) {
+      values.groupWarmupEpochs = 0;
+      note = "no group warm-up (it needs the instance loss to lead)";
+    }
+    const layers: ConfigLayer[] = [
+      ...baseLayer,
+      { source: `ablation run '${run.name}' (${run.change})`, values },
+    ];
+    const first = resolveLayers(layers);
+    const budget: Record<string, unknown> = {
+      out: `${o.out}/${run.name}`,
+      resume: false,
+      ...(o.seed === undefined ? {} : { seed: o.seed }),
+      ...(o.data === undefined ? {} : { data: o.data }),
+      ...(o.epochs === undefined ? {} : { epochs: o.epochs }),
+      ...(o.steps === undefined
+        ? {}
+        : { epochs: o.steps / o.every!, epochImages: o.every! * first.batchSize }),
+    };
+    if (o.teacherMomentum && momentumFor.includes(run.name)) {
+      const [start, end] = o.teacherMomentum;
+      budget.momentumTeacher = start;
+      budget.momentumTeacherEnd = end ?? start;
+    }
+    layers.push({
+      source: "ablation budget (--epochs/--steps/--every/--out/--seed/--data)",
+      values: budget,
+    });
+    return { run, config: resolveLayers(layers), note };
+  });
+}
+
+/** One measured run. */
+interface Measured {
+  name: string;
+  change: string;
+  note?: string;
+  removes?: string;
+  knn_top1: number;
+  linear_top1: number;
+  neighbour_purity_teacher: number | null;
+  neighbour_purity_student: number | null;
+  neighbour_purity_encoded: number;
+  knn_top1_untrained: number;
+  train_seconds: number;
+  steps: number;
+  network: string;
+}
+
+const fmt = (v: number | null | undefined, d = 1) =>
+  v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(d);
+const signed = (v: number) => `${v >= 0 ? "+" : ""}${v.toFixed(1)}`;
+
+/**
+ * The table as Markdown: one row per run, the differences to `mugs`, and for each removed
+ * supervision whether it agrees with the paper (removing it lowers both accuracies).
+ *
+ * @example
+ * ```ts
+ * await Deno.writeTextFile("ablation.md", ablationTable(rows, "deno run -A scripts/ablation.ts", "200 steps"));
+ * ```
+ */
+export function ablationTable(rows: Measured[], command: string, budget: string): string {
+  const ref = rows.find((r) => r.name === "mugs");
+  const lines = [
+    `Ablation (${budget}): weighted 20-NN and linear-probe top-1 (%) of the evaluated network on the`,
+    "held-out split, all training images as the k-NN bank; neighbour purity of the training memories",
+    "(teacher / student, the last epoch's last batches) and of a memory encoded with the final",
+    "backbone (held-out queries); Δ against `mugs`.",
+    "",
+    "| run | change | k-NN | Δ | linear | Δ | purity (teacher / student) | purity (encoded) | train s |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const r of rows) {
+    const d = (
+      v: number,
+      w: number | undefined,
+    ) => (ref && r !== ref && w !== undefined ? signed(v - w) : "");
+    lines.push(
+      `| ${r.name} | ${r.change}${r.note ? ` (${r.note})` : ""} | ${fmt(r.knn_top1)} | ${
+        d(r.knn_top1, ref?.knn_top1)
+      } | ${fmt(r.linear_top1)} | ${d(r.linear_top1, ref?.linear_top1)} | ${
+        fmt(r.neighbour_purity_teacher, 3)
+      } / ${fmt(r.neighbour_purity_student, 3)} | ${fmt(r.neighbour_purity_encoded, 3)} | ${
+        r.train_seconds.toFixed(0)
+      } |`,
+    );
+  }
+  const untrained = rows.find((r) => r.name === "mugs")?.knn_top1_untrained ??
+    rows[0]?.knn_top1_untrained;
+  lines.push("", `Untrained network: k-NN ${fmt(untrained)}%.`);
+  if (ref) {
+    const removed = rows.filter((r) => r.removes);
+    if (removed.length) {
+      lines.push("", "The paper: removing any supervision lowers accuracy. Here:");
+      for (const r of removed) {
+        const dk = r.knn_top1 - ref.knn_top1, dl = r.linear_top1 - ref.linear_top1;
+        const agrees = dk < 0 && dl < 0
+          ? "agrees"
+          : dk < 0 || dl < 0
+          ? "agrees in part"
+          : "disagrees";
+        lines.push(
+          `- without ${r.removes}: k-NN ${signed(dk)}, linear ${signed(dl)} points: ${agrees}.`,
+        );
+      }
+    }
+  }
+  lines.push("", `Command: \`${command}\``, "");
+  return lines.join("\n");
+}
+
+/** Train and read out every chosen run; returns the table (exported for tests). */
+export async function runAblation(
+  o: AblationOptions,
+  command: string,
+  log: (line: string) => void = console.log,
+): Promise<string> {
+  const base = o.config === undefined ? {} : await readConfigFile(o.config);
+  const runs = ablationConfigs(base, o.config, o); // every configuration validates first
+  if (o.list) {
+    for (const { run, config, note } of runs) {
+      log(
+        `${run.name}: ${run.change}${note ? ` (${note})` : ""}; preset ${config.preset}, weights ${
+          JSON.stringify(config.weights)
+        }, ${config.epochs} epochs of ${
+          config.epochImages || "all"
+        } images, batch ${config.batchSize}, ` +
+          `teacher momentum ${config.momentumTeacher} -> ${config.momentumTeacherEnd}, out ${config.out}`,
+      );
+    }
+    return "";
+  }
+  await Deno.mkdir(o.out, { recursive: true });
+  const jsonPath = `${o.out}/ablation.json`;
+  let rows: Measured[] = [];
+  try {
+    rows = JSON.parse(await Deno.readTextFile(jsonPath)).rows ?? [];
+  } catch { /* a first invocation */ }
+  const budget = o.steps !== undefined
+    ? `${o.steps} steps, read out every ${o.every}`
+    : `${runs[0].config.epochs} epochs of ${runs[0].config.epochImages || "all"} images`;
+  let chance = NaN;
+  let table = "";
+  for (const { run, config, note } of runs) {
+    log(`[${run.name}] ${run.change}${note ? ` (${note})` : ""}: training into ${config.out}`);
+    const { result, train, test } = await runTraining(config, {
+      log: (l) => {
+        if (!l.includes(" step ")) log(`[${run.name}] ${l}`);
+      },
+    });
+    chance = purityChance(train.labels);
+    // the standard read-outs of the evaluated network (deno task eval --knn --linear)
+    const ev = await runEval(
+      EvalOptions.parse({
+        checkpoint: config.out,
+        data: config.data,
+        knn: true,
+        linear: true,
+        ks: [config.knnK],
+        knnTemp: config.knnTemp,
+        linearEpochs: o.linearEpochs,
+        fractions: [],
+        seed: config.seed,
+      }),
+      (l) => log(`[${run.name}] ${l}`),
+    );
+    // purity of a memory encoded with the final backbone: comparable across every run
+    const bb = await loadBackbone(config.out);
+    const snap = encodeLocalGroups(bb.vit, train, {
+      size: config.memorySize,
+      k: config.heads.k,
+      mean: bb.mean!,
+      std: bb.std!,
+      label: run.name,
+    });
+    const [{ purity }] = await heldOutPurity(snap, train, test, o.purityImages);
+    disposeSnapshot(snap);
+    const epochs = await readMetrics(config.out, { kind: "epoch" });
+    const lastEpoch = epochs[epochs.length - 1] ?? {};
+    const num = (v: unknown) => (typeof v === "number" ? v : null);
+    const row: Measured = {
+      name: run.name,
+      change: run.change,
+      ...(note ? { note } : {}),
+      ...(run.removes ? { removes: run.removes } : {}),
+      knn_top1: (ev.knn_top1 as Record<string, number>)[String(config.knnK)],
+      linear_top1: ev.linear_top1 as number,
+      neighbour_purity_teacher: num(lastEpoch.neighbour_purity_teacher),
+      neighbour_purity_student: num(lastEpoch.neighbour_purity_student),
+      neighbour_purity_encoded: purityValue(purity),
+      knn_top1_untrained: result.knn_top1_untrained,
+      train_seconds: result.seconds,
+      steps: result.steps,
+      network: String(ev.network),
+    };
+    rows = [...rows.filter((r) => r.name !== run.name), row].sort((a, b) =>
+      NAMES.indexOf(a.name) - NAMES.indexOf(b.name)
+    );
+    table = ablationTable(rows, command, budget);
+    await writeTextAtomic(
+      jsonPath,
+      JSON.stringify({ command, budget, base: o.config ?? "kit defaults", rows }, null, 2) + "\n",
+    );
+    await writeTextAtomic(`${o.out}/ablation.md`, table);
+    const figRows: AblationRow[] = rows.map((r) => ({
+      name: r.name,
+      knn: r.knn_top1,
+      linear: r.linear_top1,
+      purityTeacher: r.neighbour_purity_teacher,
+      purityStudent: r.neighbour_purity_student,
+      purityEncoded: r.neighbour_purity_encoded,
+    }));
+    await writeHtml(
+      ablationFigures(figRows, { untrainedKnn: row.knn_top1_untrained, chance }),
+      `${o.out}/ablation.html`,
+      { title: `Ablation: ${budget}` },
+    );
+  }
+  log(table);
+  return table;
+}
+
+/** Run the command line; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const args = parseFlags(
+    AblationOptions,
+    argv,
+    "deno run -A scripts/ablation.ts [--config FILE] [--epochs N | --steps S --every E] [--out DIR] [--only a,b]",
+    "The ablation in miniature: mugs, mugs without each supervision, dino, moco and simclr on one budget and seed.",
+  );
+  if (args.help) {
+    console.log(args.text);
+    return 0;
+  }
+  await runAblation(args.values, `deno run -A scripts/ablation.ts ${argv.join(" ")}`.trim());
+  return 0;
+}
+
+if (import.meta.main) await runMain("ablation", main);
