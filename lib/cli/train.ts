@@ -15,12 +15,7 @@ import { loadData } from "./data.ts";
 import { runMain } from "./flags.ts";
 import { vitConfig } from "../nn/vit.ts";
 import { type DataPreset, multiCropConfig } from "../augment/multicrop.ts";
-import {
-  type TrainerConfig,
-  type TrainHooks,
-  trainMugs,
-  type TrainResult,
-} from "../mugs/trainer.ts";
+import { type TrainerConfig, trainMugs, type TrainResult } from "../mugs/trainer.ts";
 import { MetricsLog, readMetrics } from "../io/metrics_log.ts";
 import { runCurves, writeHtml } from "../viz/mod.ts";
 
@@ -107,7 +102,7 @@ export interface TrainingRun {
  */
 export async function runTraining(
   c: TrainConfig,
-  o: { log: (line: string) => void; signal?: AbortSignal; onRecord?: TrainHooks["onRecord"] },
+  o: { log: (line: string) => void; signal?: AbortSignal },
 ): Promise<TrainingRun> {
   // image folders are resized to the ViT's image size; the other layouts keep theirs
   const { train, test, preset } = await loadData(c.data, { imageSize: vitConfig(c.vit).imgSize });
@@ -122,10 +117,7 @@ export async function runTraining(
   try {
     const result = await trainMugs(cfg, train, test, o.log, {
       signal: o.signal,
-      onRecord: (rec) => {
-        void log.record(rec); // "baseline" records: the read-outs before training
-        o.onRecord?.(rec);
-      },
+      onRecord: (rec) => void log.record(rec), // "baseline": the read-outs before training
     });
     await log.close();
     const curves = runCurves(await readMetrics(c.out));

@@ -178,12 +178,14 @@ export function relationAttention(
     }
   });
   const x = ["query", ...Array.from({ length: T - 1 }, (_, j) => `neighbour ${j + 1}`)];
+  const z = rows.map((r) => Array.from(r.weights, (v) => Number(v.toPrecision(4)))).reverse();
   return figure([{
     type: "heatmap",
-    z: rows.map((r) => Array.from(r.weights, (v) => Number(v.toPrecision(4)))).reverse(),
+    z,
     x,
     y: rows.map((r) => r.title).reverse(),
-    zmin: 0,
+    zmin: 0, // attention weights: the scale starts at 0
+    zmax: Math.max(...z.flat(), 1e-6),
     colorscale: "Viridis",
     colorbar: { title: { text: "attention" } },
     hovertemplate: "%{y}<br>%{x}: %{z:.3f}<extra></extra>",

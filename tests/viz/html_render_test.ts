@@ -11,6 +11,7 @@ import { JSDOM, ResourceLoader, VirtualConsole } from "npm:jsdom@24.1.0";
 import type { MetricsRecord } from "../../lib/io/metrics_log.ts";
 import type { AttentionMaps } from "../../lib/eval/attention_maps.ts";
 import {
+  ablationFigures,
   attentionGrid,
   confusionFigure,
   type Figure,
@@ -19,6 +20,9 @@ import {
   type ImageBatch,
   knnCurve,
   lossCurves,
+  neighbourGrid,
+  purityBars,
+  relationAttention,
   scheduleCurves,
   tsneScatter,
   writeHtml,
@@ -87,6 +91,45 @@ function figures(): Figure[] {
     attentionGrid(images, maps, { masks: true }),
     attentionGrid(images, { ...maps, upsample: "bilinear" }, { indices: [1] }),
     confusionFigure([[5, 1], [2, 7]], ["a", "b"], { normalize: true }),
+    // the local-group explorer's and the ablation's figures
+    neighbourGrid(images, [
+      {
+        title: "#0 a, step 4",
+        query: 0,
+        neighbours: [
+          { image: 1, similarity: 0.9, match: true, text: "training image #5, a" },
+          { image: -1, similarity: 0.8, match: null, text: "unknown image" },
+          { image: 2, similarity: 0.7, match: false, text: "training image #9, b" },
+        ],
+      },
+      {
+        title: "#0 a, step 8",
+        query: 0,
+        neighbours: [{ image: 3, similarity: 0.95, match: true, text: "training image #2, a" }],
+      },
+    ]),
+    relationAttention([{ title: "#0, step 4", weights: [0.4, 0.3, 0.2, 0.1] }]),
+    purityBars([{ name: "teacher, step 4", perClass: { a: 0.5, b: 0.25 }, overall: 0.4 }], {
+      chance: 0.5,
+    }),
+    ...ablationFigures([
+      {
+        name: "mugs",
+        knn: 60,
+        linear: 70,
+        purityTeacher: 0.4,
+        purityStudent: 0.35,
+        purityEncoded: 0.3,
+      },
+      {
+        name: "no-local-group",
+        knn: 58,
+        linear: 69,
+        purityTeacher: null,
+        purityStudent: null,
+        purityEncoded: 0.28,
+      },
+    ], { untrainedKnn: 49, chance: 0.1 }),
   ];
 }
 
