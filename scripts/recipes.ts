@@ -56,6 +56,20 @@ export const STUDY: Record<string, Record<string, unknown>> = {
   K: { lr: 0.001 }, // peak lr 5e-4
   L: { instanceLoss: "ntxent" }, // SimCLR's loss for the instance branch, the other two on
   simclr: { preset: "simclr" },
+  // second study (docs/recipes.md §2b)
+  M: { groupWarmupEpochs: 2 }, // local-group and group weights ramp from 0 over 80 of 120 steps
+  // an EMA teacher (0.9 -> 0.99) for the local-group and group targets, both ramped in over 60
+  // steps, with the instance loss as NT-Xent (N) or as A's InfoNCE (N2)
+  N: {
+    instanceLoss: "ntxent",
+    momentumTeacher: 0.9,
+    momentumTeacherEnd: 0.99,
+    groupWarmupEpochs: 1.5,
+  },
+  N2: { momentumTeacher: 0.9, momentumTeacherEnd: 0.99, groupWarmupEpochs: 1.5 },
+  // batch 64 at the same peak lr: twice the steps for the images (run with --steps 240 --every 80)
+  A64: { batchSize: 64, lr: 0.004 },
+  simclr64: { preset: "simclr", batchSize: 64, lr: 0.004 },
 };
 
 function parse() {
