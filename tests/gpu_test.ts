@@ -93,6 +93,22 @@ Deno.test({
 });
 
 Deno.test({
+  name: "gpu: the pool hands out its oldest free buffer first, whatever the release order",
+  ...gpuTest,
+  fn: () => {
+    const pool = runtime().pool;
+    const size = 3 * 4096 + 4; // a size class no other test uses
+    const bufs = [0, 1, 2, 3].map(() => pool.acquire(size));
+    for (const order of [[0, 1, 2, 3], [3, 1, 0, 2], [2, 3, 0, 1]]) {
+      for (const i of order) pool.release(bufs[i]);
+      const again = [0, 1, 2, 3].map(() => pool.acquire(size));
+      assertEquals(again.map((b) => bufs.indexOf(b)), [0, 1, 2, 3], `after releasing ${order}`);
+    }
+    for (const b of bufs) pool.release(b);
+  },
+});
+
+Deno.test({
   name: "gpu: tidy releases intermediates and keeps what it returns",
   ...gpuTest,
   fn: () => {

@@ -29,7 +29,10 @@ export function sizeClass(bytes: number): number {
 }
 
 export class BufferPool {
+  /** Free buffers per size class, by creation order, newest first (so `pop` gives the oldest). */
   #free = new Map<number, GPUBuffer[]>();
+  #order = new WeakMap<GPUBuffer, number>();
+  #created = 0;
   #count = 0;
   #inUse = 0;
   #bytes = 0;
@@ -51,15 +54,34 @@ export class BufferPool {
     if (list && list.length) return list.pop()!;
     this.#count++;
     this.#bytes += size;
-    return this.device.createBuffer({ size, usage: USAGE, label: `pool:${size}` });
+    const buf = this.device.createBuffer({ size, usage: USAGE, label: `pool:${size}` });
+    this.#order.set(buf, this.#created++);
+    return buf;
   }
 
-  /** Return a buffer to its size class for reuse. */
+  /**
+   * Return a buffer to its size class for reuse. Each class hands out its oldest free buffer
+   * first, whatever order buffers came back in: a training step that frees all it made then
+   * gets the same buffers, in the same roles, in every step, so the runtime's cached bind
+   * groups (keyed by buffer) repeat from step to step.
+   */
   release(buf: GPUBuffer): void {
     this.#inUse--;
     const list = this.#free.get(buf.size);
-    if (list) list.push(buf);
-    else this.#free.set(buf.size, [buf]);
+    if (!list) {
+      this.#free.set(buf.size, [buf]);
+      return;
+    }
+    // keep the list sorted newest first: binary search for the insertion point
+    const id = this.#order.get(buf) ?? 0;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.#order.get(list[mid]) ?? 0) > id) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, buf);
   }
 
   /** Destroy every free buffer (those in use stay). */
