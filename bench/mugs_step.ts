@@ -6,15 +6,31 @@
  * step run phase by phase, `MugsState.phases`, with a GPU sync after each).
  */
 import { sync } from "../lib/gpu/device.ts";
-import { MugsState } from "../lib/mugs/step.ts";
+import { MugsState, type StepSchedule } from "../lib/mugs/step.ts";
 import { vitConfig } from "../lib/nn/vit.ts";
 import { multiCropConfig } from "../lib/augment/multicrop.ts";
-import { rand } from "../lib/tensor/tensor.ts";
+import { rand, type Tensor } from "../lib/tensor/tensor.ts";
 import { tidy, tidyAsync } from "../lib/tensor/scope.ts";
 import { r3, report, reportKernelTimes } from "./harness.ts";
 
-/** Run the Mugs step benchmark. */
-export async function benchMugsStep(steps = 4): Promise<void> {
+/**
+ * The benchmarked Mugs training state and batch (also timed against the official PyTorch code by
+ * scripts/speed_vs_pytorch.ts). `step(i)` records one step with view seed `i` (no GPU wait).
+ *
+ * @example
+ * ```ts
+ * const { batch, step } = mugsStepSetup();
+ * step(0);
+ * await sync();
+ * ```
+ */
+export function mugsStepSetup(): {
+  batch: number;
+  state: MugsState;
+  images: Tensor;
+  sched: StepSchedule;
+  step: (seed: number) => void;
+} {
   const B = 64;
   const vit = vitConfig("vit_micro_28", { dropPathRate: 0.1 });
   const heads = {
@@ -48,10 +64,17 @@ export async function benchMugsStep(steps = 4): Promise<void> {
   });
   const images = rand([B, 1, 28, 28], { seed: 1 });
   const sched = { epoch: 1, lr: 5e-4, weightDecay: 0.04, momentum: 0.996 };
-  for (let i = 0; i < 2; i++) tidy(() => void state.step(images, i, sched));
+  const step = (seed: number) => tidy(() => void state.step(images, seed, sched));
+  return { batch: B, state, images, sched, step };
+}
+
+/** Run the Mugs step benchmark. */
+export async function benchMugsStep(steps = 4): Promise<void> {
+  const { batch: B, state, images, sched, step } = mugsStepSetup();
+  for (let i = 0; i < 2; i++) step(i);
   await sync();
   const t0 = performance.now();
-  for (let i = 0; i < steps; i++) tidy(() => void state.step(images, 10 + i, sched));
+  for (let i = 0; i < steps; i++) step(10 + i);
   await sync();
   const ms = (performance.now() - t0) / steps;
   report({

@@ -10,8 +10,19 @@ import { randn } from "../lib/tensor/tensor.ts";
 import { tidy } from "../lib/tensor/scope.ts";
 import { r3, report, reportKernelTimes } from "./harness.ts";
 
-/** Run the ViT training-step benchmark. */
-export async function benchTrainStep(steps = 8, profile = true): Promise<void> {
+/**
+ * The benchmarked ViT training step (also timed against PyTorch by scripts/speed_vs_pytorch.ts):
+ * batch 64, loss mean((cls - target)^2), backward, AdamW with clipping at 3. `step` records one
+ * step (no GPU wait).
+ *
+ * @example
+ * ```ts
+ * const { batch, step } = trainStepSetup();
+ * step();
+ * await sync();
+ * ```
+ */
+export function trainStepSetup(): { batch: number; step: () => void } {
   const B = 64;
   const vit = new ViT(vitConfig("vit_micro_28", { dropPathRate: 0.1 }), 0);
   const opt = new AdamW(paramGroups(vit.namedParameters(), { patchEmbedLrScale: 0.2 }), {
@@ -29,6 +40,12 @@ export async function benchTrainStep(steps = 8, profile = true): Promise<void> {
       opt.step({ clip: 3 });
       opt.zeroGrad();
     });
+  return { batch: B, step };
+}
+
+/** Run the ViT training-step benchmark. */
+export async function benchTrainStep(steps = 8, profile = true): Promise<void> {
+  const { batch: B, step } = trainStepSetup();
   step();
   step();
   await sync();
