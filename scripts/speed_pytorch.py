@@ -22,6 +22,9 @@ enough) and times, on the CPU with 2 threads, the two steps that `deno task benc
 The model code here is written for this comparison from the official code's structure
 (the same layers, losses and update order); `all_gather` is the identity (one process).
 
+The driver sets OMP_WAIT_POLICY=PASSIVE for this process (see scripts/speed_vs_pytorch.ts):
+spin-waiting OpenMP threads collapse on a machine that runs other work.
+
 Protocol: one command per stdin line, `<vit|mugs> <steps>`; each answers one JSON line
 {"step": name, "ms": [per-step ms of each timed step]}. `--once vit 4` runs one command.
 """

@@ -2,7 +2,7 @@
  * Paired speed comparison with PyTorch on the same machine, run on demand (not in CI):
  *
  *   deno run -A scripts/speed_vs_pytorch.ts [--reps 5] [--vit-steps 6] [--mugs-steps 3]
- *     [--python /usr/bin/python3]
+ *     [--python /usr/bin/python3] [--omp-active] [--json]
  *
  * It times the kit's two benchmarked steps (bench/train_step.ts: the ViT training step;
  * bench/mugs_step.ts: the Mugs step) and the same steps in PyTorch on the CPU with 2 threads
@@ -12,8 +12,13 @@
  * PyTorch process is started once and kept (one command per line on its stdin), so neither
  * side pays its set-up inside a repetition. Prints one JSON line per repetition and a table of
  * medians with the ratios kit / PyTorch (images per second) and the machine's load average;
- * `--json` prints the summary as JSON instead. Compare runs made on a quiet machine: other work
- * slows PyTorch's OpenMP threads (each op waits for both) far more than llvmpipe's.
+ * `--json` prints the summary as JSON instead.
+ *
+ * PyTorch runs with `OMP_WAIT_POLICY=PASSIVE` unless `--omp-active` is given: with OpenMP's
+ * default spin-waiting, two PyTorch threads on a machine that runs other work wait for each
+ * other's time slices at every op (measured on the shared 2-core machine: a ViT step of about
+ * 2 s with spinning, 0.12-0.2 s passive, 0.1 s with one thread), which measures the scheduler,
+ * not PyTorch. On a quiet machine the two policies give about the same times.
  */
 import { parseArgs } from "node:util";
 import { init, sync } from "../lib/gpu/device.ts";
@@ -27,6 +32,7 @@ const { values } = parseArgs({
     "vit-steps": { type: "string", default: "6" },
     "mugs-steps": { type: "string", default: "3" },
     python: { type: "string", default: "/usr/bin/python3" },
+    "omp-active": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
 });
@@ -46,10 +52,11 @@ class Torch {
   #proc: Deno.ChildProcess;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #lines: AsyncIterator<string>;
-  constructor(python: string) {
+  constructor(python: string, env: Record<string, string>) {
     const script = new URL("./speed_pytorch.py", import.meta.url).pathname;
     this.#proc = new Deno.Command(python, {
       args: [script],
+      env,
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
@@ -103,7 +110,8 @@ const median = (xs: number[]) => {
 };
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
-const torch = new Torch(values.python!);
+const ompPolicy = values["omp-active"] ? "ACTIVE" : "PASSIVE";
+const torch = new Torch(values.python!, { OMP_WAIT_POLICY: ompPolicy });
 const ready = await torch.next();
 const vit = trainStepSetup();
 const mugs = mugsStepSetup();
@@ -146,6 +154,7 @@ const summary = {
   adapter: info.adapter,
   torch: ready.torch,
   torch_threads: ready.threads,
+  torch_omp_wait_policy: ompPolicy,
   reps,
   date: new Date().toISOString().slice(0, 10),
   // other work on the machine: PyTorch's OpenMP threads suffer more from it than llvmpipe's
@@ -166,7 +175,7 @@ if (values.json) console.log(JSON.stringify(summary));
 else {
   console.log(
     `\n${summary.date}, ${summary.adapter}, PyTorch ${summary.torch} (${summary.torch_threads} ` +
-      `threads), ${reps} paired repetitions (medians), load average ` +
+      `threads, OMP_WAIT_POLICY=${ompPolicy}), ${reps} paired repetitions (medians), load average ` +
       `${summary.load_average.join(" ")}\n`,
   );
   console.log("| step | the kit (images/s) | PyTorch (images/s) | ratio |");
