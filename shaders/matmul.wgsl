@@ -229,6 +229,13 @@ override LB: u32 = 1u;
 override ROWS: u32 = 0u;
 override EPI: u32 = 0u;
 override DB: u32 = 0u;
+// 1: this dispatch is the only k pass of its outputs (first = last = 1 known when the pipeline
+// is built): the epilogue then has no accumulate or deferred-EPI paths, whose masked storage
+// loads llvmpipe runs lane by lane even when no lane takes them
+override ONEPASS: u32 = 0u;
+
+fn first() -> bool { return ONEPASS == 1u || u.first == 1u; }
+fn last() -> bool { return ONEPASS == 1u || u.last == 1u; }
 
 struct WinParams {
   M: u32,
@@ -429,7 +436,7 @@ fn dgelu4(x: vec4f) -> vec4f {
 fn db1(m: u32, v: f32) {
   if (m >= u.M) { return; }
   var x = v;
-  if (u.first == 0u) { x += dbias[m]; }
+  if (!first()) { x += dbias[m]; }
   dbias[m] = x;
 }
 
@@ -450,13 +457,13 @@ fn put4(m: u32, n: u32, v: vec4f) {
   if (m >= u.M || n >= u.N) { return; }
   let o = (m * u.N + n) / 4u;
   var x = v;
-  if (u.first == 0u) { x += C4[o]; }
-  if (EPI == 1u && u.last == 1u) {
+  if (!first()) { x += C4[o]; }
+  if (EPI == 1u && last()) {
     aux4[o] = x;
     C4[o] = gelu4(x);
-  } else if (EPI == 3u && u.last == 1u) {
+  } else if (EPI == 3u && last()) {
     C4[o] = gelu4(x);
-  } else if (EPI == 2u && u.last == 1u) {
+  } else if (EPI == 2u && last()) {
     C4[o] = x * dgelu4(aux4[o]);
   } else {
     C4[o] = x;
@@ -471,7 +478,7 @@ fn mm_win4(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid
   // the bias of this invocation's 8 columns, loaded once
   var p = vec4f(0.0);
   var q = vec4f(0.0);
-  if (BIAS == 1u && u.first == 1u) {
+  if (BIAS == 1u && first()) {
     if (n < u.N) { p = bias4[n / 4u]; }
     if (n + 4u < u.N) { q = bias4[n / 4u + 1u]; }
   }
@@ -497,14 +504,14 @@ fn put1(m: u32, n: u32, v0: vec4f) {
     if (n + j < u.N) {
       let o = m * u.N + n + j;
       var x = v0[j];
-      if (BIAS == 1u && u.first == 1u) { x += bias1[n + j]; }
-      if (u.first == 0u) { x += C1[o]; }
-      if (EPI == 1u && u.last == 1u) {
+      if (BIAS == 1u && first()) { x += bias1[n + j]; }
+      if (!first()) { x += C1[o]; }
+      if (EPI == 1u && last()) {
         aux1[o] = x;
         C1[o] = gelu4(vec4f(x)).x;
-      } else if (EPI == 3u && u.last == 1u) {
+      } else if (EPI == 3u && last()) {
         C1[o] = gelu4(vec4f(x)).x;
-      } else if (EPI == 2u && u.last == 1u) {
+      } else if (EPI == 2u && last()) {
         C1[o] = x * dgelu4(vec4f(aux1[o])).x;
       } else {
         C1[o] = x;

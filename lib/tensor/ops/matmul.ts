@@ -331,6 +331,8 @@ function windowMatmul(
     BIAS: epi.bias ? 1 : 0,
     EPI: epi.gelu ? { forward: 1, backward: 2, inference: 3 }[epi.gelu] : 0,
     DB: epi.dbias ? 1 : 0,
+    // one dispatch stores each output (K in at most four blocks): no accumulate paths
+    ONEPASS: p.rows || kt <= 4 ? 1 : 0,
   };
   const entry = N % 4 === 0 ? "mm_win4" : "mm_win";
   // bindings the entry reads even when its override turns them off need a buffer
