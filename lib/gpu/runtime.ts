@@ -371,11 +371,12 @@ export class Runtime {
     return out;
   }
 
-  /** Pool and dispatch counters. */
+  /** Pool and dispatch counters; `bindGroups` is the number of cached bind groups. */
   stats(): PoolStats & {
     dispatches: number;
     submits: number;
     bindGroupHits: number;
+    bindGroups: number;
     kernels: number;
   } {
     return {
@@ -383,6 +384,7 @@ export class Runtime {
       dispatches: this.#dispatches,
       submits: this.#submits,
       bindGroupHits: this.#bindHits,
+      bindGroups: this.#bindCache.size,
       kernels: this.#kernelCount,
     };
   }
