@@ -1,5 +1,5 @@
 /** Benchmark helpers: time a GPU closure to completion and print one JSON line per result. */
-import { init, runtime, sync } from "../lib/gpu/device.ts";
+import { gpuStats, init, runtime, sync } from "../lib/gpu/device.ts";
 
 /** One benchmark result line. */
 export interface BenchLine {
@@ -85,4 +85,24 @@ export async function reportKernelTimes(prefix: string, fn: () => void, top = 12
       share: r3(t.ms / total),
     });
   }
+}
+
+/**
+ * Counters of a timed loop of training steps: call before the loop, then call the result
+ * with the number of steps after it (and after the GPU wait). Gives dispatches per step, the
+ * share of them that found their bind group cached, and the pool buffers and bind groups the
+ * loop added (0 and 0 when memory stays flat).
+ */
+export function stepCounters(): (steps: number) => Record<string, number> {
+  const a = gpuStats();
+  return (steps) => {
+    const b = gpuStats();
+    const dispatches = b.dispatches - a.dispatches;
+    return {
+      dispatches_per_step: Math.round(dispatches / steps),
+      bind_group_hit_rate: r3((b.bindGroupHits - a.bindGroupHits) / dispatches),
+      pool_buffers_added: b.buffers - a.buffers,
+      bind_groups_added: b.bindGroups - a.bindGroups,
+    };
+  };
 }

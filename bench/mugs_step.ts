@@ -11,7 +11,7 @@ import { vitConfig } from "../lib/nn/vit.ts";
 import { multiCropConfig } from "../lib/augment/multicrop.ts";
 import { rand, type Tensor } from "../lib/tensor/tensor.ts";
 import { tidy, tidyAsync } from "../lib/tensor/scope.ts";
-import { r3, report, reportKernelTimes } from "./harness.ts";
+import { r3, report, reportKernelTimes, stepCounters } from "./harness.ts";
 
 /**
  * The benchmarked Mugs training state and batch (also timed against the official PyTorch code by
@@ -73,6 +73,7 @@ export async function benchMugsStep(steps = 4): Promise<void> {
   const { batch: B, state, images, sched, step } = mugsStepSetup();
   for (let i = 0; i < 2; i++) step(i);
   await sync();
+  const counters = stepCounters();
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) step(10 + i);
   await sync();
@@ -82,6 +83,7 @@ export async function benchMugsStep(steps = 4): Promise<void> {
       "mugs step (28px ViT dim 64 depth 4, batch 64, 2+2x28 + 4x12 views, queues 4096, 4096 prototypes)",
     images_per_s: r3((B * 1000) / ms),
     ms: r3(ms),
+    ...counters(steps),
   });
   // phase shares: one step run phase by phase (MugsState.phases) with a GPU sync after each
   const phases: Record<string, number> = {};

@@ -3,12 +3,12 @@
  * depth 4, 4 heads, 50 tokens), batch 64, forward + backward + AdamW, images/s, with the
  * GPU time per kernel (timestamp queries) when the adapter supports them.
  */
-import { gpuStats, runtime, sync } from "../lib/gpu/device.ts";
+import { runtime, sync } from "../lib/gpu/device.ts";
 import { ViT, vitConfig } from "../lib/nn/vit.ts";
 import { AdamW, paramGroups } from "../lib/optim/adamw.ts";
 import { randn } from "../lib/tensor/tensor.ts";
 import { tidy } from "../lib/tensor/scope.ts";
-import { r3, report, reportKernelTimes } from "./harness.ts";
+import { r3, report, reportKernelTimes, stepCounters } from "./harness.ts";
 
 /**
  * The benchmarked ViT training step (also timed against PyTorch by scripts/speed_vs_pytorch.ts):
@@ -49,19 +49,16 @@ export async function benchTrainStep(steps = 8, profile = true): Promise<void> {
   step();
   step();
   await sync();
-  const d0 = gpuStats().dispatches;
-  const h0 = gpuStats().bindGroupHits;
+  const counters = stepCounters();
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) step();
   await sync();
   const ms = (performance.now() - t0) / steps;
-  const dispatches = (gpuStats().dispatches - d0) / steps;
   report({
     name: "vit train step (28px, patch 4, dim 64, depth 4, batch 64)",
     images_per_s: r3((B * 1000) / ms),
     ms: r3(ms),
-    dispatches_per_step: Math.round(dispatches),
-    bind_group_hit_rate: r3((gpuStats().bindGroupHits - h0) / (dispatches * steps)),
+    ...counters(steps),
   });
   if (profile) await reportKernelTimes("vit train step", step);
 }

@@ -27,7 +27,7 @@ export interface KernelTime {
 }
 
 const ARENA_SLOT = 256;
-const ARENA_SLOTS = 2048;
+const ARENA_SLOTS = 8192; // 2 MiB: a Mugs step (about 3 300 dispatches) fits one submission
 /**
  * Bind groups kept for reuse. A training step repeats the same dispatches on the same pooled
  * buffers at the same parameter-arena offsets, and creating a bind group costs ~0.15 ms on
