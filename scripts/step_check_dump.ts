@@ -14,7 +14,7 @@ import { resolveLayers } from "../lib/mugs/config.ts";
 import { loadData } from "../lib/cli/data.ts";
 import { trainerConfig } from "../lib/cli/train.ts";
 import { MugsState } from "../lib/mugs/step.ts";
-import { tensor } from "../lib/tensor/tensor.ts";
+import { uint8ToTensor } from "../lib/data/convert.ts";
 import { tidy } from "../lib/tensor/scope.ts";
 await init();
 const c = resolveLayers([{ source: "step check", values: { preset: "simclr" } }]);
@@ -25,10 +25,8 @@ const params: Record<string, { shape: number[]; data: number[] }> = {};
 for (const [n, p] of state.student.namedParameters()) {
   params[n] = { shape: [...p.shape], data: Array.from(await p.toArray()) };
 }
-const B = 32, px = 784;
-const raw = new Float32Array(B * px);
-for (let i = 0; i < B * px; i++) raw[i] = train.images[i] / 255;
-const x = tensor(raw, [B, 1, 28, 28]);
+const B = 32;
+const x = uint8ToTensor(train.images.subarray(0, B * 28 * 28), [B, 1, 28, 28]);
 const v = state.crops.apply(x, 7);
 const views = Array.from(await v.studentGlobal.toArray());
 v.dispose();
