@@ -182,13 +182,10 @@ if (import.meta.main) {
       if (!line.includes(" step ")) console.log(`[${name}] ${line}`);
     }, {
       onRecord: (rec) => {
-        const { kind, ...rest } = rec;
-        const fieldsOut = rest as { step: number; epoch: number; [k: string]: number | null };
-        if (kind === "step") {
+        void log.record(rec); // metrics.jsonl as deno task train writes it
+        if (rec.kind === "step") {
           lastStep = rec;
-          void log.step(fieldsOut);
-        } else if (kind === "epoch") {
-          void log.epoch(fieldsOut);
+        } else if (rec.kind === "epoch") {
           const row: Row = {
             name,
             step: rec.step as number,
@@ -207,7 +204,6 @@ if (import.meta.main) {
             append: true,
           });
         } else {
-          void log.log(String(kind), fieldsOut);
           if (typeof rec.knn_top1_raw_pixels === "number") raw = rec.knn_top1_raw_pixels;
           if (rec.knn_train_images === c.knnBank && typeof rec.knn_top1 === "number") {
             untrained = rec.knn_top1;
