@@ -37,7 +37,7 @@ import {
   type TrainConfig,
   type TrainPreset,
 } from "../lib/mugs/config.ts";
-import { parseFlags, runMain } from "../lib/cli/flags.ts";
+import { flagsMain, runMain } from "../lib/cli/flags.ts";
 import { runTraining } from "../lib/cli/train.ts";
 import { EvalOptions, runEval } from "../lib/cli/eval.ts";
 import { readMetrics } from "../lib/io/metrics_log.ts";
@@ -403,19 +403,11 @@ export async function runAblation(
 }
 
 /** Run the command line; returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const args = parseFlags(
-    AblationOptions,
-    argv,
-    "deno run -A scripts/ablation.ts [--config FILE] [--epochs N | --steps S --every E] [--out DIR] [--only a,b]",
-    "The ablation in miniature: mugs, mugs without each supervision, dino, moco and simclr on one budget and seed.",
-  );
-  if (args.help) {
-    console.log(args.text);
-    return 0;
-  }
-  await runAblation(args.values, `deno run -A scripts/ablation.ts ${argv.join(" ")}`.trim());
-  return 0;
-}
+export const main: (argv: string[]) => Promise<number> = flagsMain(
+  AblationOptions,
+  "deno run -A scripts/ablation.ts [--config FILE] [--epochs N | --steps S --every E] [--out DIR] [--only a,b]",
+  "The ablation in miniature: mugs, mugs without each supervision, dino, moco and simclr on one budget and seed.",
+  (o, argv) => runAblation(o, `deno run -A scripts/ablation.ts ${argv.join(" ")}`.trim()),
+);
 
 if (import.meta.main) await runMain("ablation", main);

@@ -19,7 +19,7 @@
 import { z } from "npm:zod@4.6.7";
 import { dirname } from "node:path";
 import { PRETRAINED } from "../eval/pretrained.ts";
-import { parseFlags, runMain } from "./flags.ts";
+import { flagsMain, runMain } from "./flags.ts";
 import { dataLayout, loadData } from "./data.ts";
 import { checkFits, loadBackbone } from "../eval/backbone.ts";
 import { extractFeatures, rawPixelFeatures } from "../eval/features.ts";
@@ -346,19 +346,11 @@ export async function runEval(
 }
 
 /** Run the command line (exported for tests); returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const args = parseFlags(
-    EvalOptions,
-    argv,
-    "deno task eval [--checkpoint PATH] [--knn] [--linear] [--tsne] [--attention] [options]",
-    "Evaluate a trained backbone: k-NN, linear and few-label probes, t-SNE, attention maps.",
-  );
-  if (args.help) {
-    console.log(args.text);
-    return 0;
-  }
-  await runEval(args.values);
-  return 0;
-}
+export const main: (argv: string[]) => Promise<number> = flagsMain(
+  EvalOptions,
+  "deno task eval [--checkpoint PATH] [--knn] [--linear] [--tsne] [--attention] [options]",
+  "Evaluate a trained backbone: k-NN, linear and few-label probes, t-SNE, attention maps.",
+  (o) => runEval(o),
+);
 
 if (import.meta.main) await runMain("eval", main);

@@ -6,7 +6,7 @@
  * and `--n-last-blocks` as DINO's linear evaluation).
  */
 import { z } from "npm:zod@4.6.7";
-import { parseFlags, runMain } from "./flags.ts";
+import { flagsMain, runMain } from "./flags.ts";
 import { dataLayout, loadData } from "./data.ts";
 import { checkFits, loadBackbone } from "../eval/backbone.ts";
 import { extractFeatures } from "../eval/features.ts";
@@ -45,44 +45,42 @@ export const FeaturesOptions = z.strictObject({
 });
 
 /** Run the command line (exported for tests); returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const args = parseFlags(
-    FeaturesOptions,
-    argv,
-    "deno task features --checkpoint PATH --out FILE.npy [options]",
-    "Export the features (and labels) of a dataset split through a trained backbone.",
-  );
-  if (args.help) {
-    console.log(args.text);
-    return 0;
-  }
-  const o = args.values;
-  const layout = await dataLayout(o.data); // a bad --data fails before the GPU starts
-  await init();
-  const bb = await loadBackbone(o.checkpoint, { network: o.network, numHeads: o.numHeads });
-  // an image folder is read at the model's image size and channel count
-  const { train, test, preset } = await loadData(layout, {
-    imageSize: bb.vit.config.imgSize,
-    channels: bb.vit.config.inChans === 1 ? 1 : 3,
-  });
-  const ds = o.split === "train" ? train : test;
-  checkFits(bb.vit, ds, `--checkpoint ${o.checkpoint}`, `--data ${o.data}`);
-  const crops = multiCropConfig("mugs", preset);
-  const feats = await extractFeatures(bb.vit, ds, {
-    batchSize: o.batchSize,
-    avgPool: o.avgpool,
-    nLastBlocks: o.nLastBlocks,
-    mean: bb.mean ?? [...crops.mean],
-    std: bb.std ?? [...crops.std],
-  });
-  const labelsPath = o.out.replace(/\.npy$/, ".labels.npy");
-  await writeNpy(o.out, await feats.toArray(), feats.shape);
-  await writeNpy(labelsPath, ds.labels, [ds.n]);
-  console.log(
-    JSON.stringify({ features: o.out, labels: labelsPath, shape: feats.shape, source: bb.source }),
-  );
-  feats.dispose();
-  return 0;
-}
+export const main: (argv: string[]) => Promise<number> = flagsMain(
+  FeaturesOptions,
+  "deno task features --checkpoint PATH --out FILE.npy [options]",
+  "Export the features (and labels) of a dataset split through a trained backbone.",
+  async (o) => {
+    const layout = await dataLayout(o.data); // a bad --data fails before the GPU starts
+    await init();
+    const bb = await loadBackbone(o.checkpoint, { network: o.network, numHeads: o.numHeads });
+    // an image folder is read at the model's image size and channel count
+    const { train, test, preset } = await loadData(layout, {
+      imageSize: bb.vit.config.imgSize,
+      channels: bb.vit.config.inChans === 1 ? 1 : 3,
+    });
+    const ds = o.split === "train" ? train : test;
+    checkFits(bb.vit, ds, `--checkpoint ${o.checkpoint}`, `--data ${o.data}`);
+    const crops = multiCropConfig("mugs", preset);
+    const feats = await extractFeatures(bb.vit, ds, {
+      batchSize: o.batchSize,
+      avgPool: o.avgpool,
+      nLastBlocks: o.nLastBlocks,
+      mean: bb.mean ?? [...crops.mean],
+      std: bb.std ?? [...crops.std],
+    });
+    const labelsPath = o.out.replace(/\.npy$/, ".labels.npy");
+    await writeNpy(o.out, await feats.toArray(), feats.shape);
+    await writeNpy(labelsPath, ds.labels, [ds.n]);
+    console.log(
+      JSON.stringify({
+        features: o.out,
+        labels: labelsPath,
+        shape: feats.shape,
+        source: bb.source,
+      }),
+    );
+    feats.dispose();
+  },
+);
 
 if (import.meta.main) await runMain("features", main);

@@ -190,6 +190,33 @@ export function parseFlags<S extends z.ZodObject<any>>(
 }
 
 /**
+ * A command's `main(argv)`: parse `argv` against `schema`, print the help and return 0 when
+ * asked, else run `run` on the validated values and return 0 (errors propagate to `runMain`).
+ *
+ * @example
+ * ```ts
+ * export const main = flagsMain(Options, "deno task x [options]", "Do x.", (o) => runX(o));
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function flagsMain<S extends z.ZodObject<any>>(
+  schema: S,
+  usage: string,
+  about: string,
+  run: (values: z.infer<S>, argv: readonly string[]) => Promise<unknown>,
+): (argv: string[]) => Promise<number> {
+  return async (argv) => {
+    const args = parseFlags(schema, argv, usage, about);
+    if (args.help) {
+      console.log(args.text);
+      return 0;
+    }
+    await run(args.values, argv);
+    return 0;
+  };
+}
+
+/**
  * Run a command's `main(argv)` as the program: exit with its code, or print
  * `<name>: <message>` and exit 1 on an error.
  *

@@ -13,7 +13,7 @@
  * purity against epochs) into `--out`.
  */
 import { z } from "npm:zod@4.6.7";
-import { parseFlags, runMain } from "./flags.ts";
+import { flagsMain, runMain } from "./flags.ts";
 import { dataLayout, loadData } from "./data.ts";
 import { init } from "../gpu/device.ts";
 import { loadCheckpoint } from "../io/checkpoint.ts";
@@ -314,19 +314,11 @@ export async function runNeighbours(
 }
 
 /** Run the command line (exported for tests); returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const args = parseFlags(
-    NeighboursOptions,
-    argv,
-    "deno task neighbours --checkpoint RUN [--images N] [--out DIR] [options]",
-    "What a run's local-group memories retrieve for held-out images, and how it changes over training.",
-  );
-  if (args.help) {
-    console.log(args.text);
-    return 0;
-  }
-  await runNeighbours(args.values);
-  return 0;
-}
+export const main: (argv: string[]) => Promise<number> = flagsMain(
+  NeighboursOptions,
+  "deno task neighbours --checkpoint RUN [--images N] [--out DIR] [options]",
+  "What a run's local-group memories retrieve for held-out images, and how it changes over training.",
+  (o) => runNeighbours(o),
+);
 
 if (import.meta.main) await runMain("neighbours", main);
