@@ -6,8 +6,10 @@
  * (docs/recipes.md §1: the two agree to 1e-5, so a run that learns less than a PyTorch sketch
  * does so for its seed and views, not for its arithmetic).
  *
- *   deno run -A scripts/step_check_dump.ts /tmp/step.json
+ *   deno run -A scripts/step_check_dump.ts /tmp/step.json [--bn]
  *   /usr/bin/python3 scripts/step_check_pytorch.py /tmp/step.json
+ *
+ * `--bn` builds the projector with BatchNorm1d (`heads.bn`, the official `use_bn_in_head`).
  */
 import { init } from "../lib/gpu/device.ts";
 import { resolveLayers } from "../lib/mugs/config.ts";
@@ -17,7 +19,9 @@ import { MugsState } from "../lib/mugs/step.ts";
 import { uint8ToTensor } from "../lib/data/convert.ts";
 import { tidy } from "../lib/tensor/scope.ts";
 await init();
-const c = resolveLayers([{ source: "step check", values: { preset: "simclr" } }]);
+const bn = Deno.args.includes("--bn");
+const values = { preset: "simclr", ...(bn ? { heads: { bn: true } } : {}) };
+const c = resolveLayers([{ source: "step check", values }]);
 const { train, preset } = await loadData("embedded");
 const cfg = trainerConfig(c, train, preset);
 const state = MugsState.create({ ...cfg, teacherTemp: 0.04 });
@@ -35,6 +39,6 @@ for (let s = 0; s < 5; s++) {
   const l = tidy(() => state.step(x, 7, { epoch: 1, lr: 1e-3, weightDecay: 0.05, momentum: 0 }));
   losses.push(await l.total.item());
 }
-const out = Deno.args[0] ?? "step_check.json";
+const out = Deno.args.find((a) => !a.startsWith("--")) ?? "step_check.json";
 await Deno.writeTextFile(out, JSON.stringify({ params, views, losses }));
 console.log(`${out}: kit losses ${losses.map((l) => l.toFixed(6)).join(" ")}`);

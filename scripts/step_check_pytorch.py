@@ -1,6 +1,7 @@
 """Replay the kit's training step in PyTorch (float64) on the weights and views that
 `scripts/step_check_dump.ts` wrote: the tiny ViT (official layout), the instance projector
-(3 bias-free Linear layers, exact GELU), NT-Xent at T 0.2, AdamW (no decay on biases and 1-D
+(3 bias-free Linear layers, exact GELU; with the dump's `--bn`, BatchNorm1d in training mode
+after the two hidden layers), NT-Xent at T 0.2, AdamW (no decay on biases and 1-D
 parameters) with per-parameter clipping at 3, five steps. Exits 1 when a loss differs by more
 than 1e-4. A sketchpad check (Debian's python3-torch), not a kit dependency.
 """
@@ -21,7 +22,14 @@ def vit(x):
         x=x+F.linear(F.gelu(F.linear(h,b('mlp.fc1.weight'),b('mlp.fc1.bias'))),b('mlp.fc2.weight'),b('mlp.fc2.bias'))
     return F.layer_norm(x,(64,),g('norm.weight'),g('norm.bias'),1e-6)[:,0]
 hk=sorted([k for k in P if k.startswith('instance_head')])
+bn='instance_head.projector.1.weight' in P
 def head(z):
+    if bn:
+        g=lambda n:P['instance_head.projector.'+n]
+        for i in (0,3):
+            z=F.linear(z,g(f'{i}.weight'))
+            z=F.gelu(F.batch_norm(z,None,None,g(f'{i+1}.weight'),g(f'{i+1}.bias'),training=True,eps=1e-5))
+        return F.linear(z,g('6.weight'))
     for j,k in enumerate(hk):
         if j>0: z=F.gelu(z)
         z=F.linear(z,P[k])

@@ -120,6 +120,7 @@ export const HeadsSchema = z.strictObject({
   residualPred: z.boolean().describe(
     "residual predictors, zero at init (a kit option, not in the official code)",
   ),
+  bn: z.boolean().describe("BatchNorm1d in the three projectors (use_bn_in_head)"),
 });
 
 const SHAPE = {
@@ -321,6 +322,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
     relationDepth: 1,
     normLastLayer: true,
     residualPred: false,
+    bn: false,
   }),
   queueSize: 2048,
   memorySize: 2048,

@@ -21,6 +21,7 @@
  */
 import { copyInto, Module } from "../nn/module.ts";
 import { Linear } from "../nn/linear.ts";
+import { BatchNorm1d } from "../nn/batchnorm.ts";
 import { constant } from "../nn/init.ts";
 import { Generator } from "../tensor/rng.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -73,13 +74,17 @@ export interface ProjectionMLPOptions {
   /** Weight init: trunc normal 0.02 (DINO's `_init_weights`) or PyTorch's default. */
   init: "trunc_normal" | "torch_default";
   gen: Generator;
+  /** BatchNorm1d after every hidden Linear (`use_bn_in_head`) [false]. */
+  bn?: boolean;
 }
 
 /**
  * `nn.Sequential(Linear, GELU, Linear, GELU, …, Linear)`: Linear layers are children named by
  * their Sequential index ("0", "2", "4", …; the GELUs at odd indices have no parameters), so
  * names read `projector.0.weight`, `projector.2.weight`, … as in the official checkpoints.
- * No normalisation inside (the ViT heads use no BatchNorm); callers L2-normalise.
+ * With `bn` (the official `use_bn_in_head`) each hidden Linear is followed by a BatchNorm1d,
+ * `nn.Sequential(Linear, BatchNorm1d, GELU, …, Linear)`: Linear layers at "0", "3", "6", …
+ * and the norms at "1", "4", …. Callers L2-normalise.
  *
  * @example
  * ```ts
@@ -92,6 +97,8 @@ export interface ProjectionMLPOptions {
 export class ProjectionMLP extends Module {
   /** The Linear layers in order. */
   readonly layers: Linear[];
+  /** The BatchNorm1d after each hidden Linear (empty without `bn`). */
+  readonly norms: BatchNorm1d[];
 
   /**
    * @example
@@ -118,20 +125,30 @@ export class ProjectionMLP extends Module {
       throw new Error(`ProjectionMLP: 0 layers needs inDim === outDim, got ${inDim} -> ${outDim}`);
     }
     this.layers = [];
+    this.norms = [];
+    const stride = opts.bn ? 3 : 2; // Linear, (BatchNorm1d), GELU
     for (let i = 0; i < nlayers; i++) {
       const d1 = i === 0 ? inDim : hiddenDim;
       const d2 = i === nlayers - 1 ? outDim : hiddenDim;
       const fc = new Linear(d1, d2, { bias, std: 0.02, gen });
       if (opts.init === "torch_default") torchDefaultInit(fc.weight, gen);
-      this.layers.push(this.module(String(2 * i), fc));
+      this.layers.push(this.module(String(stride * i), fc));
+      if (opts.bn && i < nlayers - 1) {
+        this.norms.push(this.module(String(stride * i + 1), new BatchNorm1d(d2)));
+      }
     }
   }
 
-  /** x [..., inDim] -> [..., outDim]: Linear, then GELU before every Linear but the first. */
+  /**
+   * x [..., inDim] -> [..., outDim]: Linear, then (BatchNorm1d and) GELU after every Linear
+   * but the last. With `bn` the input must be rows [N, inDim], as for `nn.BatchNorm1d`.
+   */
   forward(x: Tensor): Tensor {
     for (let i = 0; i < this.layers.length; i++) {
-      if (i > 0) x = x.gelu();
       x = this.layers[i].forward(x);
+      if (i === this.layers.length - 1) break;
+      if (this.norms.length) x = this.norms[i].forward(x);
+      x = x.gelu();
     }
     return x;
   }
@@ -171,6 +188,11 @@ export interface InstanceHeadOptions {
    * option for short runs (docs/recipes.md).
    */
   residualPred?: boolean;
+  /**
+   * BatchNorm1d after each hidden projector layer [false] (`use_bn_in_head`; the official
+   * code never puts one in the predictor).
+   */
+  bn?: boolean;
   /** Weight init ["official"]. */
   init?: HeadInit;
   /** Initialisation seed [0] (or give `gen`). */
@@ -228,6 +250,7 @@ export class InstanceHead extends Module {
         bias: false,
         init: "trunc_normal",
         gen,
+        bn: o.bn,
       }),
     );
     this.predictor = predHiddenDim > 0
@@ -392,6 +415,8 @@ export interface GroupHeadOptions {
   nlayers?: number;
   /** Fix `last_layer.weight_g` at 1 [true] (`norm_last_layer`). */
   normLastLayer?: boolean;
+  /** BatchNorm1d after each hidden projector layer [false] (`use_bn_in_head`). */
+  bn?: boolean;
   /** Weight init ["official"]. */
   init?: HeadInit;
   seed?: number;
@@ -443,6 +468,7 @@ export class GroupHead extends Module {
           bias: true,
           init: "trunc_normal",
           gen,
+          bn: o.bn,
         }),
     );
     this.lastLayer = this.module(

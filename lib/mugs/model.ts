@@ -37,6 +37,8 @@ export interface MugsHeadConfig {
   normLastLayer: boolean;
   /** Residual predictors, zero at init (a kit option; absent: the official predictor). */
   residualPred?: boolean;
+  /** BatchNorm1d in the three projectors (`use_bn_in_head`; absent: none, the official default). */
+  bn?: boolean;
 }
 
 /** What the network gives for a list of views (rows view-major: view 0's batch first). */
@@ -99,6 +101,7 @@ export class MugsNet extends Module {
         outDim: heads.out,
         predHiddenDim: pred,
         residualPred: heads.residualPred,
+        bn: heads.bn,
         seed: seed + 21,
       }),
     );
@@ -110,6 +113,7 @@ export class MugsNet extends Module {
         outDim: heads.out,
         predHiddenDim: pred,
         residualPred: heads.residualPred,
+        bn: heads.bn,
         seed: seed + 31,
       }),
     );
@@ -121,6 +125,7 @@ export class MugsNet extends Module {
         hiddenDim: heads.hidden,
         bottleneckDim: heads.bottleneck,
         normLastLayer: heads.normLastLayer,
+        bn: heads.bn,
         seed: seed + 41,
       }),
     );

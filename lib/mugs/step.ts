@@ -240,6 +240,9 @@ export class MugsState {
       centerMomentum: cfg.centerMomentum,
     });
     teacher.eval();
+    // the official teacher is never put in eval mode: with `heads.bn` its projectors'
+    // BatchNorm normalises with each batch's statistics, as the student's does
+    for (const h of [teacher.instanceHead, teacher.localGroupHead, teacher.groupHead]) h.train();
     for (const p of teacher.parameters()) p.requiresGrad = false;
   }
 
