@@ -59,12 +59,12 @@ export class BatchNorm1d extends Module {
     }
     const n = x.shape[0];
     if (n < 2) throw new Error(`BatchNorm1d: training needs at least 2 rows, got ${n}`);
-    this.#track(x, n);
+    this.#track(x);
     return batchNorm1d(x, this.weight, this.bias, this.eps);
   }
 
   /** running = (1 - momentum) running + momentum batch (the variance unbiased). */
-  #track(x: Tensor, n: number): void {
+  #track(x: Tensor): void {
     const m = this.momentum;
     noGrad(() => {
       const xd = x.detach();
