@@ -19,9 +19,12 @@
  * | lr (base, x batch/256) | 0.0008 | 0.002 | a peak of 1e-3, as the SimCLR baseline that learns in this budget |
  * | warmupEpochs | 10 | 0.75 | 30 warm-up steps of 120 |
  * | weightDecay -> End | 0.04 -> 0.2 | 0.05 -> 0.05 | no decay ramp in a run this short |
- * | momentumTeacher -> End | 0.996 -> 1.0 | 0 -> 0 | the teacher is the student without gradient: an EMA lags a student that moves this fast, and the contrastive losses then sit at chance (docs/recipes.md §1) |
+ * | heads.bn (`use_bn_in_head`) | false | true | BatchNorm1d after each hidden projector layer (the official option): the one change that makes a 120-step run learn, in every seed (docs/recipes.md §2c: `simclr` +4.6 -> +18.1, this recipe +14.6 on seed 0) |
+ * | instanceLoss | InfoNCE against the teacher and a queue | NT-Xent between the student's two views (in-batch negatives) | the one-sided InfoNCE sits at chance in runs this short (docs/recipes.md §2b); the local-group branch keeps its queue |
+ * | momentumTeacher -> End | 0.996 -> 1.0 | 0.9 -> 0.99 | the teacher (local-group and group targets) must follow a student that moves this fast; at 0 (a copy of the student) those two losses collapse the features (§2b) |
+ * | groupWarmupEpochs | 0 | 1.5 | the local-group and group weights rise from 0 over the first 60 steps, while the instance loss shapes the features |
  * | negatives | queue | queue + batch | the batch's own teacher targets join the queue's (MoCo v3), so the first steps, whose queue holds random or stale keys, have real negatives |
- * | heads.predHidden | 4 096 | 0 (no predictor) | a random predictor must first learn to undo its own random map; with the teacher = the student and negatives, no predictor is needed to avoid collapse |
+ * | heads.predHidden | 4 096 | 0 (no predictor) | a random predictor must first learn to undo its own random map; with negatives no predictor is needed to avoid collapse |
  * | views, strongProb, localCrops | Mugs (RandAugment/erasing p 0.5, 10 local crops) | simclr, 0, 0 | the Mugs views on 28-px grey images leave positives the untrained network cannot match; two SimCLR views (crop 0.35–1, flip, brightness/contrast) learn |
  * | dropPath, patchEmbedLrScale | 0.1, 0.2 | 0, 1 | no regularisation and a full-speed patch embedding in a 120-step run |
  * | heads hidden / out / bottleneck | 2048 / 256 / 256 | 256 / 128 / 128 | heads scaled with the 64-wide backbone |
@@ -40,7 +43,7 @@
  * | --- | --- | --- | --- |
  * | mugs | 1, 1, 1 | DINO-style (centring + sharpening) | the small run's: SimCLR's two views (`--views mugs --strong-prob 0.5 --local-crops 10`: the paper's) |
  * | dino | 0, 0, 1 | DINO-style, DINO pairing | DINO (shared globals, weak aug only) |
- * | moco | 1, 0, 0 | (off) | as mugs |
+ * | moco | 1, 0, 0 (InfoNCE against the teacher and the queue) | (off) | as mugs |
  * | swav | 0, 0, 1 | SwAV's swapped prediction with Sinkhorn codes | SwAV |
  * | simclr | 1, 0, 0 (NT-Xent, no teacher, no predictor) | (off) | SimCLR (2 weak views, no local crops) |
  */
@@ -196,7 +199,8 @@ export const TrainConfigObject = z.strictObject(SHAPE);
 
 /**
  * The validated configuration of a training run (strict: unknown fields are errors; the
- * cross-field checks are warm-up lengths <= epochs, a positive loss weight, k <= memory).
+ * cross-field checks are lr and teacher-temperature warm-ups <= epochs, a positive loss weight,
+ * a group warm-up only with an instance loss to lead it, k <= memory).
  *
  * @example
  * ```ts
@@ -204,7 +208,9 @@ export const TrainConfigObject = z.strictObject(SHAPE);
  * ```
  */
 export const TrainConfig = TrainConfigObject.superRefine((c, ctx) => {
-  for (const f of ["warmupEpochs", "warmupTeacherTempEpochs", "groupWarmupEpochs"] as const) {
+  // (a group warm-up longer than the run is allowed: `--epochs 1` with the default 1.5 ends
+  // with the local-group and group weights at 2/3, as `group_scale` in the log shows)
+  for (const f of ["warmupEpochs", "warmupTeacherTempEpochs"] as const) {
     if (c[f] > c.epochs) {
       ctx.addIssue({
         code: "custom",
@@ -226,7 +232,8 @@ export const TrainConfig = TrainConfigObject.superRefine((c, ctx) => {
     ctx.addIssue({
       code: "custom",
       path: ["groupWarmupEpochs"],
-      message: "needs weights.instance > 0 (the instance loss alone leads the warm-up)",
+      message:
+        "needs weights.instance > 0 (the instance loss alone leads the warm-up); set it to 0",
       input: c.groupWarmupEpochs,
     });
   }
@@ -291,15 +298,15 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   warmupEpochs: 0.75,
   weightDecay: 0.05,
   weightDecayEnd: 0.05,
-  groupWarmupEpochs: 0,
-  momentumTeacher: 0,
-  momentumTeacherEnd: 0,
+  groupWarmupEpochs: 1.5,
+  momentumTeacher: 0.9,
+  momentumTeacherEnd: 0.99,
   teacherTemp: 0.04,
   warmupTeacherTemp: 0.04,
   warmupTeacherTempEpochs: 0,
   studentTemp: 0.1,
   infoNceTemp: 0.2,
-  instanceLoss: "infonce",
+  instanceLoss: "ntxent",
   negatives: "queue+batch",
   centerMomentum: 0.9,
   clipGrad: 3.0,
@@ -322,7 +329,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
     relationDepth: 1,
     normLastLayer: true,
     residualPred: false,
-    bn: false,
+    bn: true,
   }),
   queueSize: 2048,
   memorySize: 2048,
@@ -343,13 +350,15 @@ export const PRESET_OVERRIDES: Readonly<Record<TrainPreset, PartialTrainConfig>>
   mugs: {},
   dino: {
     weights: { instance: 0, localGroup: 0, group: 1 },
+    groupWarmupEpochs: 0,
     views: "dino",
     pairing: "dino",
     strongProb: 0,
   },
-  moco: { weights: { instance: 1, localGroup: 0, group: 0 } },
+  moco: { weights: { instance: 1, localGroup: 0, group: 0 }, instanceLoss: "infonce" },
   swav: {
     weights: { instance: 0, localGroup: 0, group: 1 },
+    groupWarmupEpochs: 0,
     groupLoss: "swav",
     views: "swav",
     pairing: "dino",

@@ -54,9 +54,16 @@ Deno.test("config: the defaults validate and are the small run's", async () => {
   assertEquals([c.clipGrad, c.freezeLastLayer, c.dropPath, c.patchEmbedLrScale], [3, 1, 0, 1]);
   assertEquals(
     [c.momentumTeacher, c.momentumTeacherEnd, c.negatives, c.views, c.strongProb],
-    [0, 0, "queue+batch", "simclr", 0],
+    [0.9, 0.99, "queue+batch", "simclr", 0],
     "the small-run recipe (docs/recipes.md)",
   );
+  assertEquals(
+    [c.instanceLoss, c.groupWarmupEpochs, c.heads.bn],
+    ["ntxent", 1.5, true],
+    "NT-Xent instance loss, group warm-up, BatchNorm in the heads (docs/recipes.md §2c)",
+  );
+  // a run shorter than the group warm-up is valid: its weights end below 1
+  assertEquals((await config(["--epochs", "1"])).groupWarmupEpochs, 1.5, "--epochs 1");
   assert(c.epochs >= 3 && c.epochs <= 5, "3 to 5 epochs");
   assertEquals(resolveConfig(), TRAIN_DEFAULTS, "resolveConfig()");
 });
@@ -137,7 +144,6 @@ Deno.test("config: bad values name the source and the field", async () => {
     [["--weights", "instance=0,localGroup=0,group=0"], ["--weights", "at least one"]],
     [["--epochs", "1", "--warmup-epochs", "2"], ["--warmup-epochs", "<= epochs = 1", "--epochs"]],
     [["--epochs", "1", "--warmup-teacher-temp-epochs", "3"], ["warmupTeacherTempEpochs"]],
-    [["--epochs", "1", "--group-warmup-epochs", "2"], ["groupWarmupEpochs", "<= epochs = 1"]],
     [
       ["--group-warmup-epochs", "1", "--weights", "instance=0"],
       ["groupWarmupEpochs", "weights.instance > 0"],
