@@ -12,6 +12,16 @@ import type { Tensor } from "../tensor/tensor.ts";
 import { constant } from "./init.ts";
 import { noGrad } from "../tensor/tape.ts";
 
+/** (x - mean) / sqrt(var + eps) * weight + bias, with mean and var [1, C] or [C] (taped). */
+function normalise(x: Tensor, mean: Tensor, variance: Tensor, w: Tensor, b: Tensor, eps: number) {
+  return x.sub(mean).mul(variance.add(eps).rsqrt()).mul(w).add(b);
+}
+
+/** The batch's mean and biased variance per feature of x [N, C], each [1, C] (taped). */
+function batchStats(x: Tensor): { mean: Tensor; variance: Tensor } {
+  return { mean: x.mean(0, true), variance: x.var(0, true, 0) };
+}
+
 /**
  * Training-mode batch normalisation of x [N, C] with the batch's mean and biased variance,
  * then the affine map: (x - mean) / sqrt(var + eps) * weight + bias (taped, differentiable).
@@ -22,9 +32,8 @@ import { noGrad } from "../tensor/tape.ts";
  * ```
  */
 export function batchNorm1d(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): Tensor {
-  const mu = x.mean(0, true); // [1, C]
-  const v = x.var(0, true, 0); // biased, as the normalisation uses
-  return x.sub(mu).mul(v.add(eps).rsqrt()).mul(weight).add(bias);
+  const { mean, variance } = batchStats(x);
+  return normalise(x, mean, variance, weight, bias, eps);
 }
 
 export class BatchNorm1d extends Module {
@@ -54,22 +63,26 @@ export class BatchNorm1d extends Module {
       throw new Error(`BatchNorm1d: expected features [N, ${this.dim}], got [${x.shape}]`);
     }
     if (!this.training) {
-      return x.sub(this.runningMean).mul(this.runningVar.add(this.eps).rsqrt()).mul(this.weight)
-        .add(this.bias);
+      return normalise(x, this.runningMean, this.runningVar, this.weight, this.bias, this.eps);
     }
     const n = x.shape[0];
     if (n < 2) throw new Error(`BatchNorm1d: training needs at least 2 rows, got ${n}`);
-    this.#track(x);
-    return batchNorm1d(x, this.weight, this.bias, this.eps);
+    const { mean, variance } = batchStats(x);
+    this.#track(mean, variance, n);
+    return normalise(x, mean, variance, this.weight, this.bias, this.eps);
   }
 
-  /** running = (1 - momentum) running + momentum batch (the variance unbiased). */
-  #track(x: Tensor): void {
+  /**
+   * running = (1 - momentum) running + momentum batch, from the statistics the forward pass
+   * already computed (the variance made unbiased: x n / (n - 1), as PyTorch keeps it).
+   */
+  #track(mean: Tensor, variance: Tensor, n: number): void {
     const m = this.momentum;
     noGrad(() => {
-      const xd = x.detach();
-      const rm = this.runningMean.mul(1 - m).add(xd.mean(0).mul(m));
-      const rv = this.runningVar.mul(1 - m).add(xd.var(0, false, 1).mul(m));
+      const rm = this.runningMean.mul(1 - m).add(mean.detach().reshape(this.dim).mul(m));
+      const rv = this.runningVar.mul(1 - m).add(
+        variance.detach().reshape(this.dim).mul(m * n / (n - 1)),
+      );
       copyInto(this.runningMean, rm);
       copyInto(this.runningVar, rv);
       rm.dispose();
