@@ -20,13 +20,12 @@ import { Loader } from "../data/loader.ts";
 import type { MultiCropConfig } from "../augment/multicrop.ts";
 import type { ViTConfig } from "../nn/vit.ts";
 import { type MugsHeadConfig, MugsNet } from "./model.ts";
-import { MugsState, type StepConfig, type StepLosses } from "./step.ts";
+import { MugsState, type StepConfig, type StepLosses, type StepSchedule } from "./step.ts";
 import { restoreTrainingState, saveTrainingState } from "./resume.ts";
-import { cosineSchedule } from "../optim/schedule.ts";
-import { teacherTempSchedule } from "../losses/group.ts";
+import { type RunSchedule, runSchedule } from "./run_schedule.ts";
 import { tidy } from "../tensor/scope.ts";
 import type { HealthSignals } from "./health.ts";
-import { evaluateNet, rawPixelKnn, studentFields } from "./readout.ts";
+import { evaluateNet, rawPixelKnn, type ReadOut, studentFields } from "./readout.ts";
 import { sync } from "../gpu/device.ts";
 import {
   addPurity,
@@ -111,9 +110,60 @@ export interface TrainHooks {
   signal?: AbortSignal;
 }
 
+/** What the loop's parts share: the run's set-up and its progress. */
+interface Run {
+  cfg: TrainerConfig;
+  state: MugsState;
+  data: Dataset;
+  loader: Loader;
+  perEpoch: number;
+  schedule: RunSchedule;
+  log: (line: string) => void;
+  onRecord: (record: Record<string, unknown>) => void;
+  signal?: AbortSignal;
+  ckpt: string;
+  /** The network read out: the teacher when a loss uses it, else the student. */
+  evalNet: MugsNet;
+  /** k-NN of a network on the given banks (the first n training images each). */
+  readOut: (net: MugsNet, epoch: number, banks: number[]) => Promise<ReadOut>;
+  /** The fixed bank of every epoch, and every bank of the last epoch. */
+  bankN: number;
+  banks: number[];
+  k: number;
+  /** The epoch's batches from which neighbour purity is read (none without the branch). */
+  purityFrom: number;
+  probing: boolean;
+  chance: number;
+  untrained: ReadOut;
+  /** What the checkpoint records so that an evaluation rebuilds the backbones from it. */
+  config: Record<string, unknown>;
+  // progress
+  step: number;
+  images: number;
+  /** Training time of the steps only, not of the read-outs between epochs. */
+  trainMs: number;
+  lastGood: string;
+}
+
+/** Steps per epoch: the epoch's images (all, or `epochImages`) in whole batches. */
+function stepsPerEpoch(cfg: TrainerConfig, data: Dataset): number {
+  const images = Math.min(cfg.epochImages || data.n, data.n);
+  const perEpoch = Math.floor(images / cfg.batchSize);
+  if (perEpoch < 1) {
+    throw new Error(`batch size ${cfg.batchSize} is larger than the ${images} images of an epoch`);
+  }
+  return perEpoch;
+}
+
+const healthLine = (h: HealthSignals) =>
+  (h.teacherEntropy !== undefined
+    ? `prototype entropy ${h.teacherEntropy.toFixed(3)} of ${h.teacherEntropyMax?.toFixed(3)}, `
+    : "") +
+  `feature std ${h.featureStd?.toFixed(4)}, effective rank ${h.effectiveRank?.toFixed(1)}`;
+
 /**
  * Train on `data`, evaluating weighted 20-NN top-1 on `heldOut` with the teacher's class
- * token. `log` receives progress lines; `onEpoch` the per-epoch record.
+ * token. `log` receives progress lines; `hooks.onRecord` the baseline, step and epoch records.
  *
  * @example
  * ```ts
@@ -127,14 +177,50 @@ export async function trainMugs(
   log: (line: string) => void,
   hooks: TrainHooks = {},
 ): Promise<TrainResult> {
-  const onRecord = hooks.onRecord ?? (() => {});
   const t0 = performance.now();
-  const tempSchedule = teacherTempSchedule({
-    warmupTemp: cfg.warmupTeacherTemp,
-    temp: cfg.teacherTemp,
-    warmupEpochs: cfg.warmupTeacherTempEpochs,
-  });
-  const state = MugsState.create({ ...cfg, teacherTemp: tempSchedule });
+  const run = await setUp(cfg, data, heldOut, log, hooks);
+  const rawTop1 = await baselines(run, heldOut);
+  const { epoch0, done0 } = await resumePoint(run);
+  let top1 = run.untrained.top1.get(data.n)!;
+  let interrupted = false;
+  run.loader.setState({ seed: cfg.seed, epoch: epoch0, position: done0 * cfg.batchSize });
+  for (let epoch = epoch0; epoch < cfg.epochs && !interrupted; epoch++) {
+    const r = await trainEpoch(run, epoch, epoch === epoch0 ? done0 : 0);
+    if (r.interrupted) {
+      interrupted = true;
+      break;
+    }
+    top1 = await endEpoch(run, epoch, r.purity);
+    if (run.signal?.aborted && epoch < cfg.epochs - 1) {
+      log(`interrupted after epoch ${epoch}: checkpoint ${run.ckpt}; --resume continues`);
+      interrupted = true;
+    }
+  }
+  return {
+    knn_top1: top1,
+    knn_top1_raw_pixels: rawTop1,
+    knn_top1_untrained: run.untrained.top1.get(data.n)!,
+    // 0 when no step ran (a finished run resumed), as before: never 0 / 0
+    images_per_s: run.trainMs > 0 ? run.images / (run.trainMs / 1000) : 0,
+    seconds: (performance.now() - t0) / 1000,
+    epochs: cfg.epochs,
+    steps: run.step,
+    checkpoint: run.ckpt,
+    interrupted,
+  };
+}
+
+/** The state, loader, schedules and read-outs of a run, and the untrained network's read-out. */
+async function setUp(
+  cfg: TrainerConfig,
+  data: Dataset,
+  heldOut: Dataset,
+  log: (line: string) => void,
+  hooks: TrainHooks,
+): Promise<Run> {
+  const perEpoch = stepsPerEpoch(cfg, data);
+  const schedule = runSchedule(cfg, perEpoch);
+  const state = MugsState.create({ ...cfg, teacherTemp: schedule.teacherTemp });
   const { student, teacher } = state;
   const loader = new Loader(data, {
     batchSize: cfg.batchSize,
@@ -142,58 +228,12 @@ export async function trainMugs(
     shuffle: true,
     dropLast: true,
   });
-  const perEpoch = Math.floor(Math.min(cfg.epochImages || data.n, data.n) / cfg.batchSize);
-  if (perEpoch < 1) {
-    throw new Error(
-      `batch size ${cfg.batchSize} is larger than the ${
-        Math.min(cfg.epochImages || data.n, data.n)
-      } images of an epoch`,
-    );
-  }
-  const lr = cosineSchedule({
-    base: (cfg.lr * cfg.batchSize) / 256,
-    final: cfg.minLr,
-    epochs: cfg.epochs,
-    itersPerEpoch: perEpoch,
-    warmupEpochs: cfg.warmupEpochs,
-  });
-  const wd = cosineSchedule({
-    base: cfg.weightDecay,
-    final: cfg.weightDecayEnd,
-    epochs: cfg.epochs,
-    itersPerEpoch: perEpoch,
-  });
-  const mom = cosineSchedule({
-    base: cfg.momentumTeacher,
-    final: cfg.momentumTeacherEnd ?? 1,
-    epochs: cfg.epochs,
-    itersPerEpoch: perEpoch,
-  });
-  // the local-group and group weights' linear warm-up (1 throughout when there is none)
-  const rampSteps = (cfg.groupWarmupEpochs ?? 0) * perEpoch;
-  const groupRamp = (step: number) => rampSteps > 0 ? Math.min(1, step / rampSteps) : 1;
-  const ckpt = `${cfg.out}/checkpoint`;
   // the teacher is read out when a loss uses it (Mugs, DINO, MoCo), else the student (SwAV,
   // SimCLR)
   const w = cfg.step.weights;
   const usesTeacher = (w.instance > 0 && cfg.step.instanceLoss !== "ntxent") ||
     w.localGroup > 0 || (w.group > 0 && cfg.step.groupLoss !== "swav");
   const evalNet = usesTeacher ? teacher : student;
-  // what an evaluation needs to rebuild the backbones from the checkpoint alone
-  const config = {
-    vit: { ...cfg.vit },
-    heads: { ...cfg.heads },
-    mean: cfg.mean,
-    std: cfg.std,
-    evalNetwork: evalNet === student ? "student" : "teacher",
-    // what the memories' dataset indices refer to
-    ...(cfg.data === undefined ? {} : { data: cfg.data }),
-    trainImages: data.n,
-  };
-  const save = (epoch: number, step: number) =>
-    saveTrainingState(ckpt, state, { epoch, step, config });
-  const evalOpts = { mean: cfg.mean, std: cfg.std };
-
   // Read-outs, measured the same way for the trained networks and the baselines (raw pixels,
   // the untrained network): weighted k-NN of the class token on the held-out split, and the
   // collapse signals (the prototype distribution, centred at the teacher temperature, and the
@@ -201,222 +241,251 @@ export async function trainMugs(
   // first `knnBank` training images), so the curve compares; after the last epoch the teacher
   // is also read out on the whole training set when the bank is smaller. The student is read
   // out next to the teacher, so a lagging teacher shows.
-  const bankN = Math.min(cfg.knnBank || data.n, data.n);
-  const k = cfg.knnK ?? 20;
   const readOut = (net: MugsNet, epoch: number, banks: number[]) =>
     evaluateNet(net, data, heldOut, {
-      ...evalOpts,
+      mean: cfg.mean,
+      std: cfg.std,
       banks,
-      k,
+      k: cfg.knnK ?? 20,
       temperature: cfg.knnTemp ?? 0.07,
       center: net === teacher ? state.groupLoss.center : undefined,
-      teacherTemperature: net === teacher ? tempSchedule(Math.max(epoch, 0)) : undefined,
+      teacherTemperature: net === teacher ? schedule.teacherTemp(Math.max(epoch, 0)) : undefined,
     });
-  const healthLine = (h: HealthSignals) =>
-    (h.teacherEntropy !== undefined
-      ? `prototype entropy ${h.teacherEntropy.toFixed(3)} of ${h.teacherEntropyMax?.toFixed(3)}, `
-      : "") +
-    `feature std ${h.featureStd?.toFixed(4)}, effective rank ${h.effectiveRank?.toFixed(1)}`;
-  const rawTop1 = await rawPixelKnn(data, heldOut, k, cfg.knnTemp ?? 0.07);
+  const bankN = Math.min(cfg.knnBank || data.n, data.n);
   const banks = [...new Set([bankN, data.n])];
-  const untrained = await readOut(evalNet, -1, banks); // teacher = student before training
-  const untrainedTop1 = untrained.top1.get(data.n)!;
-  log(
+  // neighbour purity over the last batches of each epoch (the local-group branch only)
+  const purityFrom = perEpoch -
+    Math.min(perEpoch, Math.max(0, cfg.purityBatches ?? PURITY_BATCHES));
+  return {
+    cfg,
+    state,
+    data,
+    loader,
+    perEpoch,
+    schedule,
+    log,
+    onRecord: hooks.onRecord ?? (() => {}),
+    signal: hooks.signal,
+    ckpt: `${cfg.out}/checkpoint`,
+    evalNet,
+    readOut,
+    bankN,
+    banks,
+    k: cfg.knnK ?? 20,
+    purityFrom,
+    probing: w.localGroup > 0 && purityFrom < perEpoch,
+    chance: purityChance(data.labels),
+    untrained: await readOut(evalNet, -1, banks), // teacher = student before training
+    config: {
+      vit: { ...cfg.vit },
+      heads: { ...cfg.heads },
+      mean: cfg.mean,
+      std: cfg.std,
+      evalNetwork: evalNet === student ? "student" : "teacher",
+      // what the memories' dataset indices refer to
+      ...(cfg.data === undefined ? {} : { data: cfg.data }),
+      trainImages: data.n,
+    },
+    step: 0,
+    images: 0,
+    trainMs: 0,
+    lastGood: "none",
+  };
+}
+
+/** The baselines' line and records (raw pixels, the untrained network); returns raw pixels'. */
+async function baselines(run: Run, heldOut: Dataset): Promise<number> {
+  const { cfg, data, untrained, bankN, k } = run;
+  const rawTop1 = await rawPixelKnn(data, heldOut, k, cfg.knnTemp ?? 0.07);
+  run.log(
     `k-NN (k=${k}) top-1 before training: raw pixels ${rawTop1.toFixed(2)}%, untrained ${
-      untrainedTop1.toFixed(2)
+      untrained.top1.get(data.n)!.toFixed(2)
     }%` + (bankN < data.n ? ` (bank of ${bankN}: ${untrained.top1.get(bankN)!.toFixed(2)}%)` : "") +
       `; untrained ${healthLine(untrained.health)}`,
   );
   // one baseline record per k-NN bank, matched to the epoch records by knn_train_images
   for (const [b, t1] of untrained.top1) {
-    onRecord({ kind: "baseline", knn_top1: t1, knn_train_images: b, ...untrained.health });
+    run.onRecord({ kind: "baseline", knn_top1: t1, knn_train_images: b, ...untrained.health });
   }
-  onRecord({ kind: "baseline", knn_top1_raw_pixels: rawTop1, knn_train_images: data.n });
+  run.onRecord({ kind: "baseline", knn_top1_raw_pixels: rawTop1, knn_train_images: data.n });
+  return rawTop1;
+}
 
+/** Where the run starts: epoch and step restored with `resume`, steps of that epoch done. */
+async function resumePoint(run: Run): Promise<{ epoch0: number; done0: number }> {
   let epoch0 = 0;
-  let step = 0;
-  let lastGood = "none";
-  if (cfg.resume) {
-    const meta = await restoreTrainingState(ckpt, state);
+  if (run.cfg.resume) {
+    const meta = await restoreTrainingState(run.ckpt, run.state);
     epoch0 = meta.epoch;
-    step = meta.step;
-    lastGood = ckpt;
-    log(`resumed from ${ckpt} at epoch ${epoch0}, step ${step}`);
+    run.step = meta.step;
+    run.lastGood = run.ckpt;
+    run.log(`resumed from ${run.ckpt} at epoch ${epoch0}, step ${run.step}`);
   }
   // a checkpoint written on interrupt is mid-epoch: skip the steps of that epoch already done
-  const done0 = step - epoch0 * perEpoch;
-  if (!(done0 >= 0 && done0 <= perEpoch)) {
+  const done0 = run.step - epoch0 * run.perEpoch;
+  if (!(done0 >= 0 && done0 <= run.perEpoch)) {
     throw new Error(
-      `${ckpt}: step ${step} of epoch ${epoch0} does not fit ${perEpoch} steps per epoch ` +
-        `(batch size or epoch images differ from the run that wrote it)`,
+      `${run.ckpt}: step ${run.step} of epoch ${epoch0} does not fit ${run.perEpoch} steps per ` +
+        `epoch (batch size or epoch images differ from the run that wrote it)`,
     );
   }
-  // every epoch: teacher and student on the fixed bank; after the last, all training images too
-  const epochReadOut = async (epoch: number, last: boolean) => {
-    const t = await readOut(evalNet, epoch, last ? banks : [bankN]);
-    const st = evalNet === teacher ? await readOut(student, epoch, [bankN]) : undefined;
-    return { teacher: t, student: st, top1: t.top1.get(last ? data.n : bankN)! };
-  };
-  // neighbour purity over the last batches of each epoch (the local-group branch only)
-  const purityFrom = perEpoch -
-    Math.min(perEpoch, Math.max(0, cfg.purityBatches ?? PURITY_BATCHES));
-  const probing = w.localGroup > 0 && purityFrom < perEpoch;
-  const chance = purityChance(data.labels);
-  let purity: { teacher: Purity; student: Purity } = {
-    teacher: emptyPurity(),
-    student: emptyPurity(),
-  };
-  let top1 = untrainedTop1;
-  let images = 0;
-  let interrupted = false;
-  // training throughput counts the steps only, not the evaluations between epochs
-  let trainMs = 0;
-  let tEpoch = 0;
-  loader.setState({ seed: cfg.seed, epoch: epoch0, position: done0 * cfg.batchSize });
-  for (let epoch = epoch0; epoch < cfg.epochs && !interrupted; epoch++) {
-    tEpoch = performance.now();
-    purity = { teacher: emptyPurity(), student: emptyPurity() };
-    for (let i = epoch === epoch0 ? done0 : 0; i < perEpoch; i++) {
-      const view = await loader.next();
-      const s = {
-        epoch,
-        lr: lr[step],
-        weightDecay: wd[step],
-        momentum: mom[step],
-        groupScale: groupRamp(step),
-      };
-      // tidy keeps the returned losses (read back below when logging) and frees the rest
-      const batch = { indices: view.indices, probeNeighbours: probing && i >= purityFrom };
-      const l: StepLosses = tidy(() =>
-        state.step(view.images, cfg.seed * 1_000_003 + step, s, batch)
-      );
-      view.images.dispose();
-      view.labels.dispose();
-      if (l.neighbours) {
-        for (const m of ["teacher", "student"] as const) {
-          const { rows, sources } = l.neighbours[m];
-          const q = queryImages(view.indices, rows.shape[0]);
-          purity[m] = addPurity(purity[m], await readPurity(rows, sources, q, data.labels));
-          rows.dispose();
-        }
-      }
-      step++;
-      images += cfg.batchSize;
-      if (step % cfg.logEvery === 0 || i === perEpoch - 1) {
-        const vals = {
-          total: await l.total.item(),
-          instance: l.instance ? await l.instance.item() : null,
-          local_group: l.localGroup ? await l.localGroup.item() : null,
-          group: l.group ? await l.group.item() : null,
-        };
-        if (!Number.isFinite(vals.total)) {
-          throw new Error(
-            `the loss became ${vals.total} at step ${step} (epoch ${epoch}); last good checkpoint: ${lastGood}`,
-          );
-        }
-        const secs = (trainMs + performance.now() - tEpoch) / 1000;
-        const rate = images / secs;
-        const left = (cfg.epochs * perEpoch - step) * cfg.batchSize / rate;
-        log(
-          `epoch ${epoch} step ${step}/${cfg.epochs * perEpoch} loss ${vals.total.toFixed(4)} ` +
-            `(inst ${vals.instance?.toFixed(3) ?? "-"}, lg ${
-              vals.local_group?.toFixed(3) ?? "-"
-            }, ` +
-            `group ${vals.group?.toFixed(3) ?? "-"}) ${rate.toFixed(1)} img/s, ETA ${
-              left.toFixed(0)
-            } s`,
-        );
-        onRecord({
-          kind: "step",
-          epoch,
-          step,
-          loss: vals.total,
-          ...vals,
-          lr: s.lr,
-          wd: s.weightDecay,
-          momentum: s.momentum,
-          group_scale: s.groupScale,
-          teacher_temp: tempSchedule(epoch),
-        });
-      }
-      for (const t of [l.total, l.instance, l.localGroup, l.group]) t?.dispose();
-      if (hooks.signal?.aborted && i < perEpoch - 1) {
-        await sync();
-        trainMs += performance.now() - tEpoch;
-        await save(epoch, step);
-        lastGood = ckpt;
-        log(`interrupted at step ${step} (epoch ${epoch}): checkpoint ${ckpt}; --resume continues`);
-        interrupted = true;
-        break;
+  return { epoch0, done0 };
+}
+
+const save = (run: Run, epoch: number) =>
+  saveTrainingState(run.ckpt, run.state, { epoch, step: run.step, config: run.config });
+
+/**
+ * Steps `first..perEpoch` of an epoch; neighbour purity of its last batches. On an aborted
+ * signal it saves the checkpoint mid-epoch and reports `interrupted`.
+ */
+async function trainEpoch(
+  run: Run,
+  epoch: number,
+  first: number,
+): Promise<{ purity: { teacher: Purity; student: Purity }; interrupted: boolean }> {
+  const { cfg, perEpoch } = run;
+  const tEpoch = performance.now();
+  const purity = { teacher: emptyPurity(), student: emptyPurity() };
+  for (let i = first; i < perEpoch; i++) {
+    const view = await run.loader.next();
+    const s = run.schedule.at(run.step, epoch);
+    // tidy keeps the returned losses (read back below when logging) and frees the rest
+    const batch = { indices: view.indices, probeNeighbours: run.probing && i >= run.purityFrom };
+    const l: StepLosses = tidy(() =>
+      run.state.step(view.images, cfg.seed * 1_000_003 + run.step, s, batch)
+    );
+    view.images.dispose();
+    view.labels.dispose();
+    if (l.neighbours) {
+      for (const m of ["teacher", "student"] as const) {
+        const { rows, sources } = l.neighbours[m];
+        const q = queryImages(view.indices, rows.shape[0]);
+        purity[m] = addPurity(purity[m], await readPurity(rows, sources, q, run.data.labels));
+        rows.dispose();
       }
     }
-    if (interrupted) break;
-    loader.setState({ seed: cfg.seed, epoch: epoch + 1, position: 0 }); // skip the unused tail
-    await sync();
-    trainMs += performance.now() - tEpoch;
-    const last = epoch === cfg.epochs - 1;
-    const rec = await epochReadOut(epoch, last);
-    top1 = rec.top1;
-    await save(epoch + 1, step);
-    lastGood = ckpt;
-    const bankTop1 = rec.teacher.top1.get(bankN)!;
-    const stTop1 = rec.student?.top1.get(bankN);
-    log(
-      `epoch ${epoch}: k-NN (k=${k}) top-1 ${bankTop1.toFixed(2)}%` +
-        (stTop1 !== undefined ? ` (student ${stTop1.toFixed(2)}%)` : "") +
-        ` on a bank of ${bankN} training images (untrained ${
-          untrained.top1.get(bankN)!.toFixed(2)
-        }%)` +
-        (last && bankN < data.n ? `; ${top1.toFixed(2)}% with all ${data.n}` : "") +
-        `, checkpoint ${ckpt}`,
-    );
-    const purityFields = purity.teacher.total > 0
-      ? {
-        neighbour_purity_teacher: purityValue(purity.teacher),
-        neighbour_purity_student: purityValue(purity.student),
-        neighbour_purity_chance: chance,
-      }
-      : {};
-    onRecord({
-      kind: "epoch",
-      epoch,
-      step,
-      knn_top1: bankTop1,
-      knn_train_images: bankN,
-      ...rec.teacher.health,
-      ...(rec.student ? studentFields(stTop1!, rec.student.health) : {}),
-      ...(last && bankN < data.n ? { knn_top1_all_images: top1 } : {}),
-      ...purityFields,
-    });
-    log(
-      `epoch ${epoch}: ${healthLine(rec.teacher.health)}` +
-        (rec.student ? `; student ${healthLine(rec.student.health)}` : ""),
-    );
-    if (purityFields.neighbour_purity_teacher !== undefined) {
-      log(
-        `epoch ${epoch}: neighbour purity teacher ${
-          purityFields.neighbour_purity_teacher.toFixed(3)
-        }, student ${purityFields.neighbour_purity_student.toFixed(3)} (chance ${
-          chance.toFixed(3)
-        }; the last ${perEpoch - purityFrom} batches)`,
-      );
+    run.step++;
+    run.images += cfg.batchSize;
+    if (run.step % cfg.logEvery === 0 || i === perEpoch - 1) {
+      await logStep(run, l, s, run.trainMs + performance.now() - tEpoch);
     }
-    if (hooks.signal?.aborted && epoch < cfg.epochs - 1) {
-      log(`interrupted after epoch ${epoch}: checkpoint ${ckpt}; --resume continues`);
-      interrupted = true;
+    for (const t of [l.total, l.instance, l.localGroup, l.group]) t?.dispose();
+    if (run.signal?.aborted && i < perEpoch - 1) {
+      await sync();
+      run.trainMs += performance.now() - tEpoch;
+      await save(run, epoch);
+      run.lastGood = run.ckpt;
+      run.log(
+        `interrupted at step ${run.step} (epoch ${epoch}): checkpoint ${run.ckpt}; --resume continues`,
+      );
+      return { purity, interrupted: true };
     }
   }
-  const seconds = (performance.now() - t0) / 1000;
-  return {
-    knn_top1: top1,
-    knn_top1_raw_pixels: rawTop1,
-    knn_top1_untrained: untrainedTop1,
-    // 0 when no step ran (a finished run resumed), as before: never 0 / 0
-    images_per_s: trainMs > 0 ? images / (trainMs / 1000) : 0,
-    seconds,
-    epochs: cfg.epochs,
-    steps: step,
-    checkpoint: ckpt,
-    interrupted,
+  run.loader.setState({ seed: cfg.seed, epoch: epoch + 1, position: 0 }); // skip the unused tail
+  await sync();
+  run.trainMs += performance.now() - tEpoch;
+  return { purity, interrupted: false };
+}
+
+/**
+ * Read the losses back (a GPU sync), stop on a non-finite one naming the step and the last good
+ * checkpoint, and log the progress line and step record. `ms`: training time so far.
+ */
+async function logStep(run: Run, l: StepLosses, s: Required<StepSchedule>, ms: number) {
+  const { cfg, step } = run;
+  const vals = {
+    total: await l.total.item(),
+    instance: l.instance ? await l.instance.item() : null,
+    local_group: l.localGroup ? await l.localGroup.item() : null,
+    group: l.group ? await l.group.item() : null,
   };
+  if (!Number.isFinite(vals.total)) {
+    throw new Error(
+      `the loss became ${vals.total} at step ${step} (epoch ${s.epoch}); last good checkpoint: ${run.lastGood}`,
+    );
+  }
+  const rate = run.images / (ms / 1000);
+  const left = (cfg.epochs * run.perEpoch - step) * cfg.batchSize / rate;
+  const f = (v: number | null) => v?.toFixed(3) ?? "-";
+  run.log(
+    `epoch ${s.epoch} step ${step}/${cfg.epochs * run.perEpoch} loss ${vals.total.toFixed(4)} ` +
+      `(inst ${f(vals.instance)}, lg ${f(vals.local_group)}, group ${f(vals.group)}) ` +
+      `${rate.toFixed(1)} img/s, ETA ${left.toFixed(0)} s`,
+  );
+  run.onRecord({
+    kind: "step",
+    epoch: s.epoch,
+    step,
+    loss: vals.total,
+    ...vals,
+    lr: s.lr,
+    wd: s.weightDecay,
+    momentum: s.momentum,
+    group_scale: s.groupScale,
+    teacher_temp: run.schedule.teacherTemp(s.epoch),
+  });
+}
+
+/**
+ * The end of an epoch: read out the teacher and student (every bank after the last epoch),
+ * save the checkpoint, log and record. Returns the top-1 reported as the run's (the largest
+ * bank's after the last epoch).
+ */
+async function endEpoch(
+  run: Run,
+  epoch: number,
+  purity: { teacher: Purity; student: Purity },
+): Promise<number> {
+  const { cfg, data, bankN, k, evalNet, state } = run;
+  const last = epoch === cfg.epochs - 1;
+  const t = await run.readOut(evalNet, epoch, last ? run.banks : [bankN]);
+  const st = evalNet === state.teacher
+    ? await run.readOut(state.student, epoch, [bankN])
+    : undefined;
+  const top1 = t.top1.get(last ? data.n : bankN)!;
+  await save(run, epoch + 1);
+  run.lastGood = run.ckpt;
+  const bankTop1 = t.top1.get(bankN)!;
+  const stTop1 = st?.top1.get(bankN);
+  run.log(
+    `epoch ${epoch}: k-NN (k=${k}) top-1 ${bankTop1.toFixed(2)}%` +
+      (stTop1 !== undefined ? ` (student ${stTop1.toFixed(2)}%)` : "") +
+      ` on a bank of ${bankN} training images (untrained ${
+        run.untrained.top1.get(bankN)!.toFixed(2)
+      }%)` +
+      (last && bankN < data.n ? `; ${top1.toFixed(2)}% with all ${data.n}` : "") +
+      `, checkpoint ${run.ckpt}`,
+  );
+  const purityFields = purity.teacher.total > 0
+    ? {
+      neighbour_purity_teacher: purityValue(purity.teacher),
+      neighbour_purity_student: purityValue(purity.student),
+      neighbour_purity_chance: run.chance,
+    }
+    : {};
+  run.onRecord({
+    kind: "epoch",
+    epoch,
+    step: run.step,
+    knn_top1: bankTop1,
+    knn_train_images: bankN,
+    ...t.health,
+    ...(st ? studentFields(stTop1!, st.health) : {}),
+    ...(last && bankN < data.n ? { knn_top1_all_images: top1 } : {}),
+    ...purityFields,
+  });
+  run.log(
+    `epoch ${epoch}: ${healthLine(t.health)}` + (st ? `; student ${healthLine(st.health)}` : ""),
+  );
+  if (purityFields.neighbour_purity_teacher !== undefined) {
+    run.log(
+      `epoch ${epoch}: neighbour purity teacher ${
+        purityFields.neighbour_purity_teacher.toFixed(3)
+      }, student ${purityFields.neighbour_purity_student.toFixed(3)} (chance ${
+        run.chance.toFixed(3)
+      }; the last ${run.perEpoch - run.purityFrom} batches)`,
+    );
+  }
+  return top1;
 }
