@@ -12,6 +12,7 @@ import { benchAugment } from "./augment.ts";
 import { benchMugsStep } from "./mugs_step.ts";
 import { benchKnn } from "./knn.ts";
 import { benchTsne } from "./tsne.ts";
+import { benchRoofline } from "./roofline.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -24,6 +25,7 @@ await benchInit();
 const info = await init();
 const want = (name: string) => !values.only || name.includes(values.only);
 if (want("kernels")) await benchKernels(values["all-kernels"]!, info.isFallback);
+if (want("roofline")) await benchRoofline();
 if (want("train")) await benchTrainStep();
 if (want("augment")) await benchAugment();
 if (want("mugs")) await benchMugsStep();

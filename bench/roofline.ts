@@ -1,0 +1,151 @@
+/**
+ * Roofline probes of the adapter, beside the kit's own 512^3 product, in one go (paired):
+ *
+ * - `fma peak`: independent FMA chains with no loads (64 chains per invocation, 16 384
+ *   invocations): the most a WGSL kernel computes per second on this adapter;
+ * - `uniform gather`: vec4 loads from a 64 KiB uniform window at lane-varying offsets;
+ * - `register block RxC`: the windowed product's inner loop alone (512^3, R rows per
+ *   invocation loaded at offsets every lane shares, C columns per lane gathered; nothing else):
+ *   what `mm_win`'s 8x8 block reaches, and larger blocks, and the same with the A loads made
+ *   lane-varying (`a per lane`) to show whether loads or arithmetic bound it.
+ *
+ * The kernels compute nothing anyone reads; they exist to be timed.
+ */
+import { runtime, sync } from "../lib/gpu/device.ts";
+import { randn } from "../lib/tensor/tensor.ts";
+import { matmulRaw } from "../lib/tensor/ops/matmul.ts";
+import { r3, report, timeStats } from "./harness.ts";
+
+const INVOCATIONS = 16384;
+const ITERS = 4096;
+const MNK = 512;
+
+const fmaSource = (chains: number) => {
+  const c = Array.from({ length: chains }, (_, i) => i);
+  return `
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  ${c.map((i) => `var a${i} = f32(g.x) * ${(i + 1) * 1e-6};`).join("\n  ")}
+  let x = 0.999 + f32(g.x & 7u) * 1e-7;
+  for (var k = 0u; k < ${ITERS}u; k++) {
+    ${c.map((i) => `a${i} = fma(a${i}, x, 1e-4);`).join("\n    ")}
+  }
+  out[g.x] = ${c.map((i) => `a${i}`).join(" + ")};
+}`;
+};
+
+const gatherSource = `
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<uniform> W: array<vec4f, 4096>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  var acc = vec4f(0.0);
+  for (var k = 0u; k < ${ITERS / 8}u; k++) {
+    ${
+  Array.from({ length: 8 }, (_, i) => `acc += W[(k * 8u + ${i}u + (g.x & 63u)) & 4095u];`)
+    .join("\n    ")
+}
+  }
+  out[g.x] = acc.x + acc.y + acc.z + acc.w;
+}`;
+
+// C[512, 512] over K = 512: workgroups of 8 lanes; lane owns C columns, the workgroup R rows
+const blockSource = (R: number, C: number, aPerLane: boolean) => {
+  const R4 = R / 4, C4 = C / 4;
+  const acc: string[] = [], body: string[] = [];
+  for (let r = 0; r < R; r++) for (let j = 0; j < C4; j++) acc.push(`c${r}_${j}`);
+  for (let i = 0; i < R4; i++) {
+    body.push(`let a${i} = A[(k * ${R4}u + ${i}u + ao${aPerLane ? " + g.x" : ""}) & 4095u];`);
+  }
+  for (let j = 0; j < C4; j++) body.push(`let b${j} = B[(k * 128u + nl + ${j}u) & 4095u];`);
+  for (let r = 0; r < R; r++) {
+    for (let j = 0; j < C4; j++) {
+      body.push(`c${r}_${j} = fma(vec4f(a${r >> 2}[${r & 3}]), b${j}, c${r}_${j});`);
+    }
+  }
+  return `
+@group(0) @binding(0) var<storage, read_write> out: array<vec4f>;
+@group(0) @binding(1) var<uniform> A: array<vec4f, 4096>;
+@group(0) @binding(2) var<uniform> B: array<vec4f, 4096>;
+@compute @workgroup_size(8, 1)
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(workgroup_id) w: vec3u) {
+  let nl = g.x * ${C4}u;
+  let ao = w.y * 7u;
+  ${acc.map((c) => `var ${c} = vec4f(0.0);`).join("\n  ")}
+  for (var k = 0u; k < ${MNK}u; k++) {
+    ${body.join("\n    ")}
+  }
+  out[g.y * 1024u + g.x] = ${acc.join(" + ")};
+}`;
+};
+
+/** Median ms of one dispatch of `code` over `groups` workgroups (the first run compiles). */
+async function timeKernel(
+  code: string,
+  groups: [number, number],
+  buffers: GPUBuffer[],
+): Promise<number> {
+  const device = runtime().device;
+  const pipeline = device.createComputePipeline({
+    layout: "auto",
+    compute: { module: device.createShaderModule({ code }), entryPoint: "main" },
+  });
+  const bindGroup = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const times: number[] = [];
+  for (let r = 0; r < 6; r++) {
+    const t = performance.now();
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(...groups);
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    if (r > 0) times.push(performance.now() - t);
+  }
+  return times.sort((a, b) => a - b)[2];
+}
+
+/** Run the probes and the kit's 512^3 product, one line each. */
+export async function benchRoofline(): Promise<void> {
+  await sync();
+  const device = runtime().device;
+  const out = device.createBuffer({ size: 1 << 22, usage: GPUBufferUsage.STORAGE });
+  const windows = [0, 1].map(() =>
+    device.createBuffer({ size: 65536, usage: GPUBufferUsage.UNIFORM })
+  );
+  const a = randn([MNK, MNK], { seed: 1 });
+  const b = randn([MNK, MNK], { seed: 2 });
+  const flops = 2 * MNK ** 3;
+  const kit = await timeStats(() => matmulRaw(a, b).dispose(), 1000, 3, 2);
+  report({ name: "roofline: kit matmul 512^3", gflops: r3(flops / kit.median / 1e6) });
+  a.dispose();
+  b.dispose();
+  const fmaMs = await timeKernel(fmaSource(64), [INVOCATIONS / 64, 1], [out]);
+  report({
+    name: "roofline: fma peak (64 chains, no loads)",
+    gflops: r3((2 * INVOCATIONS * ITERS * 64) / fmaMs / 1e6),
+  });
+  const gMs = await timeKernel(gatherSource, [INVOCATIONS / 64, 1], [out, windows[0]]);
+  report({
+    name: "roofline: uniform vec4 gather",
+    gfloats_per_s: r3((4 * INVOCATIONS * ITERS) / gMs / 1e6),
+  });
+  for (const [R, C, perLane] of [[8, 8, false], [8, 8, true], [16, 16, false], [8, 16, false]]) {
+    const ms = await timeKernel(
+      blockSource(R as number, C as number, perLane as boolean),
+      [MNK / (8 * (C as number)), MNK / (R as number)],
+      [out, ...windows],
+    );
+    report({
+      name: `roofline: register block ${R}x${C}${perLane ? " (a per lane)" : ""}, 512^3`,
+      gflops: r3(flops / ms / 1e6),
+    });
+  }
+  for (const buf of [out, ...windows]) buf.destroy();
+}
