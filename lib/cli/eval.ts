@@ -118,6 +118,27 @@ function sample(n: number, k: number, seed: number): number[] {
   return Array.from(new Generator(seed).permutation(n).subarray(0, k)).sort((a, b) => a - b);
 }
 
+/** What the read-outs share: the options, data, backbone, features, and the outputs so far. */
+interface EvalContext {
+  o: EvalOptions;
+  train: Dataset;
+  test: Dataset;
+  vit: Awaited<ReturnType<typeof loadBackbone>>["vit"];
+  mean: number[];
+  std: number[];
+  /** Features of a split: the class token, or the linear probe's (`--avgpool`, `--n-last-blocks`). */
+  feat: (ds: Dataset, linear?: boolean) => Promise<Tensor>;
+  clsTrain: Tensor;
+  clsTest: Tensor;
+  /** The raw-pixel baselines' features, made once when first asked for. */
+  rawPixels: () => [Tensor, Tensor];
+  result: Record<string, unknown>;
+  /** Rows of the printed table. */
+  table: [string, string][];
+  /** Write one HTML figure into the output folder. */
+  figure: (name: string, figs: Parameters<typeof writeHtml>[0], title: string) => Promise<void>;
+}
+
 /** Run the chosen read-outs; returns the eval.json record (exported for tests and notebooks). */
 export async function runEval(
   o: EvalOptions,
@@ -154,195 +175,217 @@ export async function runEval(
       avgPool: linear && o.avgpool,
       nLastBlocks: linear ? o.nLastBlocks : 1,
     });
-  const result: Record<string, unknown> = {
-    dataset: o.data,
-    checkpoint: o.checkpoint,
-    source: bb.source,
-    network: bb.network ?? null,
-    epoch: bb.epoch ?? null,
-    step: bb.step ?? null,
-    train_size: train.n,
-    test_size: test.n,
-    vit: bb.vit.config,
-  };
   const figures: string[] = [];
-  const table: [string, string][] = [];
-  const figure = async (name: string, figs: Parameters<typeof writeHtml>[0], title: string) => {
-    const path = `${out}/${name}.html`;
-    await writeHtml(figs, path, { title });
-    figures.push(path);
-  };
-
-  // the raw-pixel baselines' features, made once when first asked for
   let raw: [Tensor, Tensor] | null = null;
-  const rawPixels = () => raw ??= [rawPixelFeatures(train), rawPixelFeatures(test)];
-
-  const clsTrain = await feat(train);
-  const clsTest = await feat(test);
-  result.feature_dim = clsTrain.shape[1];
-  if (want("knn")) {
-    const knn = async (tr: Tensor, te: Tensor) =>
-      await knnClassify({
-        trainFeatures: tr,
-        trainLabels: train.labels,
-        testFeatures: te,
-        testLabels: test.labels,
-        ks: o.ks,
-        temperature: o.knnTemp,
-      });
-    const r = await knn(clsTrain, clsTest);
-    result.knn_top1 = Object.fromEntries(r.map((x) => [x.k, x.top1]));
-    result.knn_top5 = Object.fromEntries(r.map((x) => [x.k, x.top5]));
-    for (const x of r) table.push([`k-NN top-1 (k=${x.k})`, pct(x.top1)]);
-    const series: Record<string, Record<number, number>> = {
-      model: result.knn_top1 as Record<number, number>,
-    };
-    if (o.baselines) {
-      const b = await knn(...rawPixels());
-      series["raw pixels"] = Object.fromEntries(b.map((x) => [x.k, x.top1]));
-      result.knn_top1_raw_pixels = series["raw pixels"];
-      for (const x of b) table.push([`k-NN top-1 (k=${x.k}), raw pixels`, pct(x.top1)]);
-    }
-    await figure("knn", knnCurve(series), "Weighted k-NN top-1 against k");
-  }
-  if (want("linear")) {
-    const linTrain = o.avgpool || o.nLastBlocks > 1 ? await feat(train, true) : clsTrain;
-    const linTest = o.avgpool || o.nLastBlocks > 1 ? await feat(test, true) : clsTest;
-    const probe = (tr: Tensor, te: Tensor) =>
-      linearProbe({
-        trainFeatures: tr,
-        trainLabels: train.labels,
-        testFeatures: te,
-        testLabels: test.labels,
-        numClasses: train.classes.length,
-        epochs: o.linearEpochs,
-        lrs: o.linearLrs,
-        seed: o.seed,
-      });
-    const lp = await probe(linTrain, linTest);
-    Object.assign(result, {
-      linear_top1: lp.top1,
-      linear_top5: lp.top5 ?? null,
-      linear_lr: lp.lr,
-      linear_sweep: lp.sweep,
-      linear_per_class: Object.fromEntries(lp.perClass.map((a, c) => [train.classes[c], a])),
-      linear_confusion: lp.confusion,
-    });
-    table.push([`linear probe top-1 (lr ${lp.lr})`, pct(lp.top1)]);
-    // no fractions (a caller that wants the linear probe alone): no few-label probe
-    const semi = o.fractions.length === 0 ? [] : await semiSupervisedProbe({
-      trainFeatures: linTrain,
-      trainLabels: train.labels,
-      testFeatures: linTest,
-      testLabels: test.labels,
-      numClasses: train.classes.length,
-      fractions: o.fractions,
-      seed: o.seed,
-    });
-    result.semi_top1 = Object.fromEntries(semi.map((s) => [`${s.fraction * 100}%`, s.top1]));
-    for (const s of semi) {
-      table.push([
-        `logistic probe top-1, ${s.fraction * 100}% labels (${s.labelled})`,
-        pct(s.top1),
-      ]);
-    }
-    if (o.baselines) {
-      const b = await probe(...rawPixels());
-      result.linear_top1_raw_pixels = b.top1;
-      table.push([`linear probe top-1, raw pixels (lr ${b.lr})`, pct(b.top1)]);
-    }
-    if (linTrain !== clsTrain) [linTrain, linTest].forEach((t) => t.dispose());
-    await figure(
-      "confusion",
-      confusionFigure(lp.confusion, [...train.classes], { title: "Linear probe: confusion" }),
-      "Linear probe confusion matrix",
-    );
-  }
-  if (want("tsne")) {
-    const idx = sample(test.n, o.tsnePoints, o.seed);
-    const pick = noGrad(() => clsTest.indexSelect(idx));
-    const x = await pick.toArray();
-    const r = await tsne(pick, {
-      perplexity: Math.min(o.perplexity, (idx.length - 1) / 3),
-      iterations: o.tsneIters,
-      seed: o.seed,
-    });
-    pick.dispose();
-    const tw = trustworthiness(x, r.embedding, idx.length, 10);
-    const ds = subset(test, idx);
-    result.tsne = {
-      points: idx.length,
-      kl: r.kl,
-      trustworthiness_10: tw,
-      seconds: (r.timing.affinitiesMs + r.timing.iterationsMs) / 1000,
-    };
-    table.push([
-      `t-SNE of ${idx.length} points: KL, trustworthiness@10`,
-      `${r.kl.toFixed(3)}, ${tw.toFixed(3)}`,
-    ]);
-    await figure(
-      "tsne",
-      tsneScatter(r.embedding, ds.labels, {
-        classNames: [...test.classes],
-        images: imagesFromDataset(ds),
-        title: `t-SNE of ${idx.length} test images (class token)`,
-      }),
-      "t-SNE",
-    );
-  }
-  if (want("attention")) {
-    const n = Math.min(o.attentionImages, test.n);
-    const idx = Array.from({ length: n }, (_, i) => i);
-    const ds = subset(test, idx);
-    const per = ds.channels * ds.height * ds.width;
-    const x = tidy(() =>
-      noGrad(() =>
-        normalize(
-          uint8ToTensor(ds.images.subarray(0, n * per), [n, ds.channels, ds.height, ds.width]),
-          mean,
-          std,
-        )
-      )
-    ); // the uint8 conversion is released
-    const maps = await attentionMaps(bb.vit, x, { threshold: o.threshold });
-    x.dispose();
-    // the share of the patch grid each head's mask keeps (small: the attention is focused)
-    let kept = 0;
-    for (const m of maps.masks!) kept += m;
-    result.attention = {
-      images: n,
-      heads: maps.heads,
-      grid: [maps.gridH, maps.gridW],
-      threshold: o.threshold,
-      mask_area: kept / maps.masks!.length,
-    };
-    table.push([
-      `attention: patches holding ${o.threshold * 100}% of the mass`,
-      pct((100 * kept) / maps.masks!.length),
-    ]);
-    await figure(
-      "attention",
-      attentionGrid(imagesFromDataset(ds), maps, { masks: true }),
-      "Last-block class-token attention",
-    );
-  }
-  for (const t of [clsTrain, clsTest, ...(raw ?? [])]) t.dispose();
+  const c: EvalContext = {
+    o,
+    train,
+    test,
+    vit: bb.vit,
+    mean,
+    std,
+    feat,
+    clsTrain: await feat(train),
+    clsTest: await feat(test),
+    rawPixels: () => raw ??= [rawPixelFeatures(train), rawPixelFeatures(test)],
+    result: {
+      dataset: o.data,
+      checkpoint: o.checkpoint,
+      source: bb.source,
+      network: bb.network ?? null,
+      epoch: bb.epoch ?? null,
+      step: bb.step ?? null,
+      train_size: train.n,
+      test_size: test.n,
+      vit: bb.vit.config,
+    },
+    table: [],
+    figure: async (name, figs, title) => {
+      const path = `${out}/${name}.html`;
+      await writeHtml(figs, path, { title });
+      figures.push(path);
+    },
+  };
+  c.result.feature_dim = c.clsTrain.shape[1];
+  if (want("knn")) await knnReadOut(c);
+  if (want("linear")) await linearReadOut(c);
+  if (want("tsne")) await tsneReadOut(c);
+  if (want("attention")) await attentionReadOut(c);
+  for (const t of [c.clsTrain, c.clsTest, ...(raw ?? [])]) t.dispose();
   let curves: ReturnType<typeof runCurves> = [];
   try {
     curves = runCurves(await readMetrics(runDir));
   } catch { /* no metrics.jsonl next to the checkpoint: no curves */ }
-  if (curves.length) await figure("curves", curves, "Training curves");
+  if (curves.length) await c.figure("curves", curves, "Training curves");
+  const result = c.result;
   result.figures = figures;
   result.seconds = (performance.now() - t0) / 1000;
   await writeFileAtomic(
     `${out}/eval.json`,
     new TextEncoder().encode(JSON.stringify(result, null, 2) + "\n"),
   );
-  const w = Math.max(...table.map(([k]) => k.length));
+  const w = Math.max(...c.table.map(([k]) => k.length));
   log(`evaluation of ${bb.source}${bb.network ? ` (${bb.network})` : ""} on ${o.data}`);
-  for (const [k, v] of table) log(`  ${k.padEnd(w)}  ${v}`);
+  for (const [k, v] of c.table) log(`  ${k.padEnd(w)}  ${v}`);
   log(`wrote ${out}/eval.json and ${figures.length} figures`);
   return result;
+}
+
+/** Weighted k-NN on the class token for each k (and of the raw pixels with `--baselines`). */
+async function knnReadOut(
+  { o, train, test, clsTrain, clsTest, rawPixels, result, table, figure }: EvalContext,
+) {
+  const knn = async (tr: Tensor, te: Tensor) =>
+    await knnClassify({
+      trainFeatures: tr,
+      trainLabels: train.labels,
+      testFeatures: te,
+      testLabels: test.labels,
+      ks: o.ks,
+      temperature: o.knnTemp,
+    });
+  const r = await knn(clsTrain, clsTest);
+  result.knn_top1 = Object.fromEntries(r.map((x) => [x.k, x.top1]));
+  result.knn_top5 = Object.fromEntries(r.map((x) => [x.k, x.top5]));
+  for (const x of r) table.push([`k-NN top-1 (k=${x.k})`, pct(x.top1)]);
+  const series: Record<string, Record<number, number>> = {
+    model: result.knn_top1 as Record<number, number>,
+  };
+  if (o.baselines) {
+    const b = await knn(...rawPixels());
+    series["raw pixels"] = Object.fromEntries(b.map((x) => [x.k, x.top1]));
+    result.knn_top1_raw_pixels = series["raw pixels"];
+    for (const x of b) table.push([`k-NN top-1 (k=${x.k}), raw pixels`, pct(x.top1)]);
+  }
+  await figure("knn", knnCurve(series), "Weighted k-NN top-1 against k");
+}
+
+/**
+ * The linear probe (learning rate chosen on held-out training images), the logistic probe on
+ * few labels, per-class accuracy and the confusion matrix (and raw pixels' with `--baselines`).
+ */
+async function linearReadOut(c: EvalContext) {
+  const { o, train, test, clsTrain, clsTest, result, table } = c;
+  const pooled = o.avgpool || o.nLastBlocks > 1;
+  const linTrain = pooled ? await c.feat(train, true) : clsTrain;
+  const linTest = pooled ? await c.feat(test, true) : clsTest;
+  const probe = (tr: Tensor, te: Tensor) =>
+    linearProbe({
+      trainFeatures: tr,
+      trainLabels: train.labels,
+      testFeatures: te,
+      testLabels: test.labels,
+      numClasses: train.classes.length,
+      epochs: o.linearEpochs,
+      lrs: o.linearLrs,
+      seed: o.seed,
+    });
+  const lp = await probe(linTrain, linTest);
+  Object.assign(result, {
+    linear_top1: lp.top1,
+    linear_top5: lp.top5 ?? null,
+    linear_lr: lp.lr,
+    linear_sweep: lp.sweep,
+    linear_per_class: Object.fromEntries(lp.perClass.map((a, i) => [train.classes[i], a])),
+    linear_confusion: lp.confusion,
+  });
+  table.push([`linear probe top-1 (lr ${lp.lr})`, pct(lp.top1)]);
+  // no fractions (a caller that wants the linear probe alone): no few-label probe
+  const semi = o.fractions.length === 0 ? [] : await semiSupervisedProbe({
+    trainFeatures: linTrain,
+    trainLabels: train.labels,
+    testFeatures: linTest,
+    testLabels: test.labels,
+    numClasses: train.classes.length,
+    fractions: o.fractions,
+    seed: o.seed,
+  });
+  result.semi_top1 = Object.fromEntries(semi.map((s) => [`${s.fraction * 100}%`, s.top1]));
+  for (const s of semi) {
+    table.push([`logistic probe top-1, ${s.fraction * 100}% labels (${s.labelled})`, pct(s.top1)]);
+  }
+  if (o.baselines) {
+    const b = await probe(...c.rawPixels());
+    result.linear_top1_raw_pixels = b.top1;
+    table.push([`linear probe top-1, raw pixels (lr ${b.lr})`, pct(b.top1)]);
+  }
+  if (linTrain !== clsTrain) [linTrain, linTest].forEach((t) => t.dispose());
+  await c.figure(
+    "confusion",
+    confusionFigure(lp.confusion, [...train.classes], { title: "Linear probe: confusion" }),
+    "Linear probe confusion matrix",
+  );
+}
+
+/** Exact t-SNE of a seeded sample of the test features, with its trustworthiness. */
+async function tsneReadOut({ o, test, clsTest, result, table, figure }: EvalContext) {
+  const idx = sample(test.n, o.tsnePoints, o.seed);
+  const pick = noGrad(() => clsTest.indexSelect(idx));
+  const x = await pick.toArray();
+  const r = await tsne(pick, {
+    perplexity: Math.min(o.perplexity, (idx.length - 1) / 3),
+    iterations: o.tsneIters,
+    seed: o.seed,
+  });
+  pick.dispose();
+  const tw = trustworthiness(x, r.embedding, idx.length, 10);
+  const ds = subset(test, idx);
+  result.tsne = {
+    points: idx.length,
+    kl: r.kl,
+    trustworthiness_10: tw,
+    seconds: (r.timing.affinitiesMs + r.timing.iterationsMs) / 1000,
+  };
+  table.push([
+    `t-SNE of ${idx.length} points: KL, trustworthiness@10`,
+    `${r.kl.toFixed(3)}, ${tw.toFixed(3)}`,
+  ]);
+  await figure(
+    "tsne",
+    tsneScatter(r.embedding, ds.labels, {
+      classNames: [...test.classes],
+      images: imagesFromDataset(ds),
+      title: `t-SNE of ${idx.length} test images (class token)`,
+    }),
+    "t-SNE",
+  );
+}
+
+/** The last block's class-token attention of the first test images, with DINO's masks. */
+async function attentionReadOut({ o, test, vit, mean, std, result, table, figure }: EvalContext) {
+  const n = Math.min(o.attentionImages, test.n);
+  const ds = subset(test, Array.from({ length: n }, (_, i) => i));
+  const per = ds.channels * ds.height * ds.width;
+  const x = tidy(() =>
+    noGrad(() =>
+      normalize(
+        uint8ToTensor(ds.images.subarray(0, n * per), [n, ds.channels, ds.height, ds.width]),
+        mean,
+        std,
+      )
+    )
+  ); // the uint8 conversion is released
+  const maps = await attentionMaps(vit, x, { threshold: o.threshold });
+  x.dispose();
+  // the share of the patch grid each head's mask keeps (small: the attention is focused)
+  let kept = 0;
+  for (const m of maps.masks!) kept += m;
+  result.attention = {
+    images: n,
+    heads: maps.heads,
+    grid: [maps.gridH, maps.gridW],
+    threshold: o.threshold,
+    mask_area: kept / maps.masks!.length,
+  };
+  table.push([
+    `attention: patches holding ${o.threshold * 100}% of the mass`,
+    pct((100 * kept) / maps.masks!.length),
+  ]);
+  await figure(
+    "attention",
+    attentionGrid(imagesFromDataset(ds), maps, { masks: true }),
+    "Last-block class-token attention",
+  );
 }
 
 /** Run the command line (exported for tests); returns the exit code. */
