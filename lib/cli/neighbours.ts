@@ -113,6 +113,187 @@ function lastBlockAttention(e: Exploration, q: number): number[] {
   });
 }
 
+/** Neighbour j of query qi in an exploration: its memory row, image, label and similarity. */
+function neighbourAt(e: Exploration, qi: number, j: number, train: Dataset) {
+  const image = e.images[qi * e.k + j];
+  return {
+    row: e.rows[qi * e.k + j],
+    image,
+    label: image >= 0 ? train.labels[image] : -1,
+    similarity: e.similarities[qi * e.k + j],
+  };
+}
+
+/** What the explorer found in every snapshot, for every network. */
+interface Findings {
+  snapshots: { label: string; source: string; epoch?: number; step?: number }[];
+  memories: (MemoryReport & { snapshot: number })[];
+  /** Per snapshot and network: purity on the held-out images, overall and per class. */
+  purity: Record<string, unknown>[];
+  found: { snapshot: number; e: Exploration }[];
+}
+
+/** The data, queries and naming every part of the explorer reads. */
+interface Scope {
+  train: Dataset;
+  test: Dataset;
+  queries: number[];
+  networks: Network[];
+  /** Held-out images of the purity measurement. */
+  P: number;
+  className: (label: number) => string;
+}
+
+/** Load each snapshot's memories, find the queries' neighbours, and measure purity. */
+async function exploreSnapshots(paths: string[], sc: Scope): Promise<Findings> {
+  const f: Findings = { snapshots: [], memories: [], purity: [], found: [] };
+  for (const [s, path] of paths.entries()) {
+    let snap: LocalGroupSnapshot | null = null;
+    try {
+      snap = await loadLocalGroups(path, { networks: sc.networks });
+      const { label, source, epoch, step } = snap;
+      f.snapshots.push({ label, source, epoch, step });
+      const shown = await exploreLocalGroups(snap, sc.test, sc.queries);
+      const held = await heldOutPurity(snap, sc.train, sc.test, sc.P);
+      for (const [j, net] of snap.nets.entries()) {
+        const src = net.memory.sources;
+        let unknown = 0;
+        for (let r = 0; r < net.memory.filled; r++) if (src[r] < 0) unknown++;
+        const { size, filled } = net.memory;
+        f.memories.push({ snapshot: s, network: net.network, size, filled, unknown });
+        const p = held[j].purity;
+        f.purity.push({
+          snapshot: s,
+          network: net.network,
+          images: sc.P,
+          overall: purityValue(p),
+          per_class: Object.fromEntries(
+            [...p.perClass].sort((a, b) => a[0] - b[0]).map(([c, v]) => [
+              sc.className(c),
+              purityValue(v),
+            ]),
+          ),
+        });
+        f.found.push({ snapshot: s, e: shown[j] });
+      }
+    } finally {
+      if (snap) disposeSnapshot(snap);
+    }
+  }
+  return f;
+}
+
+/** neighbours.json's `queries`: per query, per snapshot and network, its neighbours. */
+function queryRecords(f: Findings, sc: Scope, k: number) {
+  const { train, test, className } = sc;
+  return sc.queries.map((q, qi) => ({
+    held_out_index: q,
+    label: test.labels[q],
+    class: className(test.labels[q]),
+    snapshots: f.snapshots.map((_, s) =>
+      Object.fromEntries(
+        f.found.filter((x) => x.snapshot === s).map(({ e }) => [e.network, {
+          neighbours: Array.from({ length: k }, (_, j) => {
+            const n = neighbourAt(e, qi, j, train);
+            return {
+              memory_row: n.row,
+              dataset_index: n.image,
+              label: n.label,
+              class: n.image >= 0 ? className(n.label) : "unknown",
+              similarity: n.similarity,
+            };
+          }),
+          purity: purityValue(
+            imagePurity(
+              e.images.subarray(qi * k, (qi + 1) * k),
+              k,
+              [test.labels[q]],
+              train.labels,
+            ),
+          ),
+          attention: e.attention?.map((a) =>
+            Array.from(
+              { length: e.heads },
+              (_, h) =>
+                Array.from(
+                  a.subarray((qi * e.heads + h) * (k + 1), (qi * e.heads + h + 1) * (k + 1)),
+                ),
+            )
+          ),
+        }]),
+      )
+    ),
+  }));
+}
+
+/**
+ * The page's figures: per network the neighbour grid and the relation transformer's attention,
+ * purity per class, and the purity curve of the run when its metrics.jsonl has one.
+ */
+async function neighbourFigures(
+  f: Findings,
+  sc: Scope,
+  k: number,
+  chance: number,
+  runDir: string,
+): Promise<Figure[]> {
+  const { train, test, queries, className } = sc;
+  const figs: Figure[] = [];
+  const ims = figureImages(test, train, queries, f.found.flatMap((x) => Array.from(x.e.images)));
+  for (const network of sc.networks) {
+    const rows: NeighbourRow[] = [];
+    const att: { title: string; weights: number[] }[] = [];
+    queries.forEach((q, qi) => {
+      for (const { snapshot, e } of f.found.filter((x) => x.e.network === network)) {
+        const title = `#${q} ${className(test.labels[q])}, ${f.snapshots[snapshot].label}`;
+        rows.push({
+          title,
+          query: qi,
+          neighbours: Array.from({ length: k }, (_, j) => {
+            const n = neighbourAt(e, qi, j, train);
+            return {
+              image: ims.trainIndex(n.image),
+              similarity: n.similarity,
+              match: n.image >= 0 && n.label >= 0 ? n.label === test.labels[q] : null,
+              text: n.image >= 0
+                ? `training image #${n.image}, ${className(n.label)}`
+                : "unknown image",
+            };
+          }),
+        });
+        if (e.attention) att.push({ title, weights: lastBlockAttention(e, qi) });
+      }
+    });
+    figs.push(
+      neighbourGrid(ims.batch, rows, {
+        title: `${network} memory: the ${k} neighbours of each query`,
+      }),
+    );
+    if (att.length) {
+      figs.push(relationAttention(att, {
+        title:
+          `${network} relation transformer: the query token's attention (last block, mean over heads)`,
+      }));
+    }
+  }
+  figs.push(purityBars(
+    f.purity.map((p) => ({
+      name: `${p.network}, ${f.snapshots[p.snapshot as number].label}`,
+      perClass: p.per_class as Record<string, number>,
+      overall: p.overall as number,
+    })),
+    { chance, title: `neighbour purity per class (${sc.P} held-out queries)` },
+  ));
+  try {
+    const records = await readMetrics(runDir);
+    figs.push(healthCurves(records, {
+      keys: ["neighbour_purity_teacher", "neighbour_purity_student"],
+      title: "neighbour purity during training (the epoch's last batches)",
+    }));
+  } catch { /* no metrics.jsonl, or none with purity: no curve */ }
+  return figs;
+}
+
 /** Run the explorer; returns the neighbours.json record (exported for tests and notebooks). */
 export async function runNeighbours(
   o: NeighboursOptions,
@@ -141,162 +322,31 @@ export async function runNeighbours(
       );
     }
   }
-  const P = o.purityImages === 0 ? test.n : Math.min(o.purityImages, test.n);
-  const networks: Network[] = o.network === "both" ? ["teacher", "student"] : [o.network];
-  const className = (l: number) => (l >= 0 ? train.classes[l] ?? `class ${l}` : "unlabeled");
+  const sc: Scope = {
+    train,
+    test,
+    queries,
+    networks: o.network === "both" ? ["teacher", "student"] : [o.network],
+    P: o.purityImages === 0 ? test.n : Math.min(o.purityImages, test.n),
+    className: (l: number) => (l >= 0 ? train.classes[l] ?? `class ${l}` : "unlabeled"),
+  };
   const chance = purityChance(train.labels);
-
-  const snapshots: { label: string; source: string; epoch?: number; step?: number }[] = [];
-  const memories: (MemoryReport & { snapshot: number })[] = [];
-  const purity: Record<string, unknown>[] = [];
-  const found: { snapshot: number; e: Exploration }[] = [];
-  for (const [s, path] of paths.entries()) {
-    let snap: LocalGroupSnapshot | null = null;
-    try {
-      snap = await loadLocalGroups(path, { networks });
-      snapshots.push({
-        label: snap.label,
-        source: snap.source,
-        epoch: snap.epoch,
-        step: snap.step,
-      });
-      const shown = await exploreLocalGroups(snap, test, queries);
-      const held = await heldOutPurity(snap, train, test, P);
-      for (const [j, net] of snap.nets.entries()) {
-        const src = net.memory.sources;
-        let unknown = 0;
-        for (let r = 0; r < net.memory.filled; r++) if (src[r] < 0) unknown++;
-        memories.push({
-          snapshot: s,
-          network: net.network,
-          size: net.memory.size,
-          filled: net.memory.filled,
-          unknown,
-        });
-        const p = held[j].purity;
-        purity.push({
-          snapshot: s,
-          network: net.network,
-          images: P,
-          overall: purityValue(p),
-          per_class: Object.fromEntries(
-            [...p.perClass].sort((a, b) => a[0] - b[0]).map(([c, v]) => [
-              className(c),
-              purityValue(v),
-            ]),
-          ),
-        });
-        found.push({ snapshot: s, e: shown[j] });
-      }
-    } finally {
-      if (snap) disposeSnapshot(snap);
-    }
-  }
-  const k = found[0].e.k;
+  const f = await exploreSnapshots(paths, sc);
+  const k = f.found[0].e.k;
+  const { snapshots, memories, purity } = f;
   const result: Record<string, unknown> = {
     checkpoints: snapshots,
     data: dataSpec,
     k,
-    networks,
+    networks: sc.networks,
     chance,
     memories,
     purity,
-    queries: queries.map((q, qi) => ({
-      held_out_index: q,
-      label: test.labels[q],
-      class: className(test.labels[q]),
-      snapshots: paths.map((_, s) =>
-        Object.fromEntries(
-          found.filter((f) => f.snapshot === s).map(({ e }) => [e.network, {
-            neighbours: Array.from({ length: k }, (_, j) => {
-              const image = e.images[qi * k + j];
-              const label = image >= 0 ? train.labels[image] : -1;
-              return {
-                memory_row: e.rows[qi * k + j],
-                dataset_index: image,
-                label,
-                class: image >= 0 ? className(label) : "unknown",
-                similarity: e.similarities[qi * k + j],
-              };
-            }),
-            purity: purityValue(
-              imagePurity(
-                e.images.subarray(qi * k, (qi + 1) * k),
-                k,
-                [test.labels[q]],
-                train.labels,
-              ),
-            ),
-            attention: e.attention?.map((a) =>
-              Array.from(
-                { length: e.heads },
-                (_, h) =>
-                  Array.from(
-                    a.subarray((qi * e.heads + h) * (k + 1), (qi * e.heads + h + 1) * (k + 1)),
-                  ),
-              )
-            ),
-          }]),
-        )
-      ),
-    })),
+    queries: queryRecords(f, sc, k),
   };
-
-  // figures
-  const figs: Figure[] = [];
-  const ims = figureImages(test, train, queries, found.flatMap((f) => Array.from(f.e.images)));
-  for (const network of networks) {
-    const rows: NeighbourRow[] = [];
-    const att: { title: string; weights: number[] }[] = [];
-    queries.forEach((q, qi) => {
-      for (const { snapshot, e } of found.filter((f) => f.e.network === network)) {
-        const title = `#${q} ${className(test.labels[q])}, ${snapshots[snapshot].label}`;
-        rows.push({
-          title,
-          query: qi,
-          neighbours: Array.from({ length: k }, (_, j) => {
-            const image = e.images[qi * k + j];
-            const label = image >= 0 ? train.labels[image] : -1;
-            return {
-              image: ims.trainIndex(image),
-              similarity: e.similarities[qi * k + j],
-              match: image >= 0 && label >= 0 ? label === test.labels[q] : null,
-              text: image >= 0 ? `training image #${image}, ${className(label)}` : "unknown image",
-            };
-          }),
-        });
-        if (e.attention) att.push({ title, weights: lastBlockAttention(e, qi) });
-      }
-    });
-    figs.push(
-      neighbourGrid(ims.batch, rows, {
-        title: `${network} memory: the ${k} neighbours of each query`,
-      }),
-    );
-    if (att.length) {
-      figs.push(relationAttention(att, {
-        title:
-          `${network} relation transformer: the query token's attention (last block, mean over heads)`,
-      }));
-    }
-  }
-  figs.push(purityBars(
-    purity.map((p) => ({
-      name: `${p.network}, ${snapshots[p.snapshot as number].label}`,
-      perClass: p.per_class as Record<string, number>,
-      overall: p.overall as number,
-    })),
-    { chance, title: `neighbour purity per class (${P} held-out queries)` },
-  ));
-  try {
-    const records = await readMetrics(runFolder(paths[paths.length - 1]));
-    figs.push(healthCurves(records, {
-      keys: ["neighbour_purity_teacher", "neighbour_purity_student"],
-      title: "neighbour purity during training (the epoch's last batches)",
-    }));
-  } catch { /* no metrics.jsonl, or none with purity: no curve */ }
-
-  const out = o.out ?? `${runFolder(paths[paths.length - 1])}/neighbours`;
+  const runDir = runFolder(paths[paths.length - 1]);
+  const figs = await neighbourFigures(f, sc, k, chance, runDir);
+  const out = o.out ?? `${runDir}/neighbours`;
   await Deno.mkdir(out, { recursive: true });
   result.figures = [`${out}/neighbours.html`];
   result.seconds = (performance.now() - t0) / 1000;
@@ -306,7 +356,7 @@ export async function runNeighbours(
     log(
       `${p.network} memory, ${snapshots[p.snapshot as number].label}: neighbour purity ${
         (p.overall as number).toFixed(3)
-      } on ${P} held-out images (chance ${chance.toFixed(3)})`,
+      } on ${sc.P} held-out images (chance ${chance.toFixed(3)})`,
     );
   }
   log(`wrote ${out}/neighbours.json and ${out}/neighbours.html`);
