@@ -291,6 +291,95 @@ export function ablationTable(rows: Measured[], command: string, budget: string)
   return lines.join("\n");
 }
 
+/** Train one run and read it out as `deno task eval` does; also returns the chance purity. */
+async function measureRun(
+  o: AblationOptions,
+  { run, config, note }: { run: AblationRun; config: TrainConfig; note?: string },
+  log: (line: string) => void,
+): Promise<{ row: Measured; chance: number }> {
+  log(`[${run.name}] ${run.change}${note ? ` (${note})` : ""}: training into ${config.out}`);
+  const { result, train, test } = await runTraining(config, {
+    log: (l) => {
+      if (!l.includes(" step ")) log(`[${run.name}] ${l}`);
+    },
+  });
+  // the standard read-outs of the evaluated network (deno task eval --knn --linear)
+  const ev = await runEval(
+    EvalOptions.parse({
+      checkpoint: config.out,
+      data: config.data,
+      knn: true,
+      linear: true,
+      ks: [config.knnK],
+      knnTemp: config.knnTemp,
+      linearEpochs: o.linearEpochs,
+      fractions: [],
+      seed: config.seed,
+    }),
+    (l) => log(`[${run.name}] ${l}`),
+  );
+  // purity of a memory encoded with the final backbone: comparable across every run
+  const bb = await loadBackbone(config.out);
+  const snap = encodeLocalGroups(bb.vit, train, {
+    size: config.memorySize,
+    k: config.heads.k,
+    mean: bb.mean!,
+    std: bb.std!,
+    label: run.name,
+  });
+  const [{ purity }] = await heldOutPurity(snap, train, test, o.purityImages);
+  disposeSnapshot(snap);
+  const epochs = await readMetrics(config.out, { kind: "epoch" });
+  const lastEpoch = epochs[epochs.length - 1] ?? {};
+  const num = (v: unknown) => (typeof v === "number" ? v : null);
+  const row: Measured = {
+    name: run.name,
+    change: run.change,
+    ...(note ? { note } : {}),
+    ...(run.removes ? { removes: run.removes } : {}),
+    knn_top1: (ev.knn_top1 as Record<string, number>)[String(config.knnK)],
+    linear_top1: ev.linear_top1 as number,
+    neighbour_purity_teacher: num(lastEpoch.neighbour_purity_teacher),
+    neighbour_purity_student: num(lastEpoch.neighbour_purity_student),
+    neighbour_purity_encoded: purityValue(purity),
+    knn_top1_untrained: result.knn_top1_untrained,
+    train_seconds: result.seconds,
+    steps: result.steps,
+    network: String(ev.network),
+  };
+  return { row, chance: purityChance(train.labels) };
+}
+
+/** Rewrite ablation.json, ablation.md and ablation.html from the rows so far. */
+async function writeAblation(
+  o: AblationOptions,
+  rows: Measured[],
+  head: { command: string; budget: string; chance: number },
+): Promise<string> {
+  const { command, budget, chance } = head;
+  const table = ablationTable(rows, command, budget);
+  await writeTextAtomic(
+    `${o.out}/ablation.json`,
+    JSON.stringify({ command, budget, base: o.config ?? "kit defaults", rows }, null, 2) + "\n",
+  );
+  await writeTextAtomic(`${o.out}/ablation.md`, table);
+  const figRows: AblationRow[] = rows.map((r) => ({
+    name: r.name,
+    knn: r.knn_top1,
+    linear: r.linear_top1,
+    purityTeacher: r.neighbour_purity_teacher,
+    purityStudent: r.neighbour_purity_student,
+    purityEncoded: r.neighbour_purity_encoded,
+  }));
+  const untrainedKnn = (rows.find((r) => r.name === "mugs") ?? rows[0]).knn_top1_untrained;
+  await writeHtml(
+    ablationFigures(figRows, { untrainedKnn, chance }),
+    `${o.out}/ablation.html`,
+    { title: `Ablation: ${budget}` },
+  );
+  return table;
+}
+
 /** Train and read out every chosen run; returns the table (exported for tests). */
 export async function runAblation(
   o: AblationOptions,
@@ -313,90 +402,20 @@ export async function runAblation(
     return "";
   }
   await Deno.mkdir(o.out, { recursive: true });
-  const jsonPath = `${o.out}/ablation.json`;
   let rows: Measured[] = [];
   try {
-    rows = JSON.parse(await Deno.readTextFile(jsonPath)).rows ?? [];
+    rows = JSON.parse(await Deno.readTextFile(`${o.out}/ablation.json`)).rows ?? [];
   } catch { /* a first invocation */ }
   const budget = o.steps !== undefined
     ? `${o.steps} steps, read out every ${o.every}`
     : `${runs[0].config.epochs} epochs of ${runs[0].config.epochImages || "all"} images`;
-  let chance = NaN;
   let table = "";
-  for (const { run, config, note } of runs) {
-    log(`[${run.name}] ${run.change}${note ? ` (${note})` : ""}: training into ${config.out}`);
-    const { result, train, test } = await runTraining(config, {
-      log: (l) => {
-        if (!l.includes(" step ")) log(`[${run.name}] ${l}`);
-      },
-    });
-    chance = purityChance(train.labels);
-    // the standard read-outs of the evaluated network (deno task eval --knn --linear)
-    const ev = await runEval(
-      EvalOptions.parse({
-        checkpoint: config.out,
-        data: config.data,
-        knn: true,
-        linear: true,
-        ks: [config.knnK],
-        knnTemp: config.knnTemp,
-        linearEpochs: o.linearEpochs,
-        fractions: [],
-        seed: config.seed,
-      }),
-      (l) => log(`[${run.name}] ${l}`),
-    );
-    // purity of a memory encoded with the final backbone: comparable across every run
-    const bb = await loadBackbone(config.out);
-    const snap = encodeLocalGroups(bb.vit, train, {
-      size: config.memorySize,
-      k: config.heads.k,
-      mean: bb.mean!,
-      std: bb.std!,
-      label: run.name,
-    });
-    const [{ purity }] = await heldOutPurity(snap, train, test, o.purityImages);
-    disposeSnapshot(snap);
-    const epochs = await readMetrics(config.out, { kind: "epoch" });
-    const lastEpoch = epochs[epochs.length - 1] ?? {};
-    const num = (v: unknown) => (typeof v === "number" ? v : null);
-    const row: Measured = {
-      name: run.name,
-      change: run.change,
-      ...(note ? { note } : {}),
-      ...(run.removes ? { removes: run.removes } : {}),
-      knn_top1: (ev.knn_top1 as Record<string, number>)[String(config.knnK)],
-      linear_top1: ev.linear_top1 as number,
-      neighbour_purity_teacher: num(lastEpoch.neighbour_purity_teacher),
-      neighbour_purity_student: num(lastEpoch.neighbour_purity_student),
-      neighbour_purity_encoded: purityValue(purity),
-      knn_top1_untrained: result.knn_top1_untrained,
-      train_seconds: result.seconds,
-      steps: result.steps,
-      network: String(ev.network),
-    };
-    rows = [...rows.filter((r) => r.name !== run.name), row].sort((a, b) =>
+  for (const r of runs) {
+    const { row, chance } = await measureRun(o, r, log);
+    rows = [...rows.filter((x) => x.name !== row.name), row].sort((a, b) =>
       NAMES.indexOf(a.name) - NAMES.indexOf(b.name)
     );
-    table = ablationTable(rows, command, budget);
-    await writeTextAtomic(
-      jsonPath,
-      JSON.stringify({ command, budget, base: o.config ?? "kit defaults", rows }, null, 2) + "\n",
-    );
-    await writeTextAtomic(`${o.out}/ablation.md`, table);
-    const figRows: AblationRow[] = rows.map((r) => ({
-      name: r.name,
-      knn: r.knn_top1,
-      linear: r.linear_top1,
-      purityTeacher: r.neighbour_purity_teacher,
-      purityStudent: r.neighbour_purity_student,
-      purityEncoded: r.neighbour_purity_encoded,
-    }));
-    await writeHtml(
-      ablationFigures(figRows, { untrainedKnn: row.knn_top1_untrained, chance }),
-      `${o.out}/ablation.html`,
-      { title: `Ablation: ${budget}` },
-    );
+    table = await writeAblation(o, rows, { command, budget, chance });
   }
   log(table);
   return table;
