@@ -3,7 +3,8 @@
  *
  * - `fma peak`: independent FMA chains with no loads (64 chains per invocation, 16 384
  *   invocations): the most a WGSL kernel computes per second on this adapter;
- * - `uniform gather`: vec4 loads from a 64 KiB uniform window at lane-varying offsets;
+ * - `vec4 gather`: vec4 loads at lane-varying offsets from a 64 KiB uniform window, from
+ *   workgroup memory, and from a storage buffer;
  * - `register block RxC`: the windowed product's inner loop alone (512^3, R rows per
  *   invocation loaded at offsets every lane shares, C columns per lane gathered; nothing else):
  *   what `mm_win`'s 8x8 block reaches, and larger blocks, and the same with the A loads made
@@ -43,20 +44,36 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 }`;
 };
 
-const gatherSource = `
+// vec4 loads at lane-varying offsets from a uniform window, workgroup memory (filled from the
+// window first) or a storage buffer; workgroups of 8 (one SIMD vector on llvmpipe)
+const gatherSource = (from: "uniform" | "workgroup" | "storage") => {
+  const arr = from === "uniform" ? "W" : from === "workgroup" ? "sh" : "S";
+  const loads = Array.from(
+    { length: 8 },
+    (_, i) => `acc += ${arr}[(k * 8u + ${i}u + li * 3u) & 1023u];`,
+  );
+  return `
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<uniform> W: array<vec4f, 4096>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3u) {
+${
+    from === "storage"
+      ? "@group(0) @binding(1) var<storage, read> S: array<vec4f>;"
+      : "@group(0) @binding(1) var<uniform> W: array<vec4f, 4096>;"
+  }
+var<workgroup> sh: array<vec4f, 1024>;
+@compute @workgroup_size(8)
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(local_invocation_index) li: u32) {
+  ${
+    from === "workgroup"
+      ? "for (var i = li; i < 1024u; i += 8u) { sh[i] = W[i]; }\n  workgroupBarrier();"
+      : ""
+  }
   var acc = vec4f(0.0);
   for (var k = 0u; k < ${ITERS / 8}u; k++) {
-    ${
-  Array.from({ length: 8 }, (_, i) => `acc += W[(k * 8u + ${i}u + (g.x & 63u)) & 4095u];`)
-    .join("\n    ")
-}
+    ${loads.join("\n    ")}
   }
   out[g.x] = acc.x + acc.y + acc.z + acc.w;
 }`;
+};
 
 // C[512, 512] over K = 512: workgroups of 8 lanes; lane owns C columns, the workgroup R rows
 const blockSource = (R: number, C: number, aPerLane: boolean) => {
@@ -139,11 +156,19 @@ export async function benchRoofline(): Promise<void> {
     name: "roofline: fma peak (64 chains, no loads)",
     gflops: r3((2 * INVOCATIONS * ITERS * 64) / fmaMs / 1e6),
   });
-  const gMs = await timeKernel(gatherSource, [INVOCATIONS / 64, 1], [out, windows[0]]);
-  report({
-    name: "roofline: uniform vec4 gather",
-    gfloats_per_s: r3((4 * INVOCATIONS * ITERS) / gMs / 1e6),
-  });
+  const storage = device.createBuffer({ size: 65536, usage: GPUBufferUsage.STORAGE });
+  for (const from of ["uniform", "workgroup", "storage"] as const) {
+    const ms = await timeKernel(
+      gatherSource(from),
+      [INVOCATIONS / 8, 1],
+      [out, from === "storage" ? storage : windows[0]],
+    );
+    report({
+      name: `roofline: vec4 gather from ${from} memory`,
+      gfloats_per_s: r3((4 * INVOCATIONS * ITERS) / ms / 1e6),
+    });
+  }
+  storage.destroy();
   for (const [R, C, perLane] of BLOCKS) {
     const groups: [number, number] = [
       Math.ceil(MNK / (8 * C)),
