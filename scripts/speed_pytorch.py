@@ -27,9 +27,11 @@ spin-waiting OpenMP threads collapse on a machine that runs other work.
 
 Protocol: one command per stdin line, `<vit|mugs> <steps>`; each answers one JSON line
 {"step": name, "ms": [per-step ms of each timed step]}. `--once vit 4` runs one command.
+SPEED_TORCH_DEVICE=cuda runs both steps on the GPU instead (for a machine that has one).
 """
 import json
 import math
+import os
 import sys
 import time
 
@@ -39,6 +41,22 @@ import torch.nn.functional as F
 
 torch.set_num_threads(2)
 torch.manual_seed(0)
+
+# SPEED_TORCH_DEVICE=cuda (the driver's --torch-device) builds every tensor and module on that
+# device (torch.set_default_device, PyTorch >= 2.0) and times with a synchronize around each
+# step, since CUDA returns before the work is done; the default is the CPU.
+DEVICE = os.environ.get("SPEED_TORCH_DEVICE", "cpu")
+if DEVICE != "cpu":
+    if not hasattr(torch, "set_default_device") or not torch.cuda.is_available():
+        sys.exit(f"SPEED_TORCH_DEVICE={DEVICE} needs PyTorch >= 2.0 built with CUDA and a GPU "
+                 f"(this is PyTorch {torch.__version__}, CUDA available: "
+                 f"{torch.cuda.is_available()})")
+    torch.set_default_device(DEVICE)
+
+
+def synchronize():
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
 
 B = 64
 DIM, DEPTH, HEADS, PATCH, IMG = 64, 4, 4, 4, 28
@@ -420,8 +438,10 @@ def mugs_step():
 def timed(step, n):
     out = []
     for _ in range(n):
+        synchronize()
         t0 = time.perf_counter()
         step()
+        synchronize()
         out.append((time.perf_counter() - t0) * 1000)
     return out
 
@@ -434,7 +454,8 @@ def main():
     if len(sys.argv) >= 4 and sys.argv[1] == "--once":
         print(json.dumps({"step": sys.argv[2], "ms": timed(steps[sys.argv[2]], int(sys.argv[3]))}))
         return
-    print(json.dumps({"ready": True, "torch": torch.__version__,
+    device = torch.cuda.get_device_name() if DEVICE.startswith("cuda") else "cpu"
+    print(json.dumps({"ready": True, "torch": torch.__version__, "device": device,
                       "threads": torch.get_num_threads()}), flush=True)
     for line in sys.stdin:
         parts = line.split()

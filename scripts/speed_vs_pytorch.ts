@@ -2,7 +2,7 @@
  * Paired speed comparison with PyTorch on the same machine, run on demand (not in CI):
  *
  *   deno run -A scripts/speed_vs_pytorch.ts [--reps 5] [--vit-steps 6] [--mugs-steps 3]
- *     [--python /usr/bin/python3] [--omp-active] [--json]
+ *     [--python /usr/bin/python3] [--torch-device cpu|cuda] [--omp-active] [--json]
  *
  * It times the kit's two benchmarked steps (bench/train_step.ts: the ViT training step;
  * bench/mugs_step.ts: the Mugs step) and the same steps in PyTorch on the CPU with 2 threads
@@ -19,6 +19,9 @@
  * other's time slices at every op (measured on the shared 2-core machine: a ViT step of about
  * 2 s with spinning, 0.12-0.2 s passive, 0.1 s with one thread), which measures the scheduler,
  * not PyTorch. On a quiet machine the two policies give about the same times.
+ *
+ * `--torch-device cuda` runs the PyTorch steps on the GPU (a synchronize around each step) for
+ * the comparison on a machine with one, where the kit runs on the same GPU through WebGPU.
  */
 import { parseArgs } from "node:util";
 import { init, sync } from "../lib/gpu/device.ts";
@@ -32,6 +35,7 @@ const { values } = parseArgs({
     "vit-steps": { type: "string", default: "6" },
     "mugs-steps": { type: "string", default: "3" },
     python: { type: "string", default: "/usr/bin/python3" },
+    "torch-device": { type: "string", default: "cpu" },
     "omp-active": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
@@ -39,6 +43,10 @@ const { values } = parseArgs({
 const reps = Number(values.reps);
 const vitSteps = Number(values["vit-steps"]);
 const mugsSteps = Number(values["mugs-steps"]);
+const torchDevice = values["torch-device"]!;
+if (!/^(cpu|cuda(:\d+)?)$/.test(torchDevice)) {
+  throw new Error(`--torch-device must be cpu, cuda or cuda:N, got ${torchDevice}`);
+}
 for (const [k, v] of [["reps", reps], ["vit-steps", vitSteps], ["mugs-steps", mugsSteps]]) {
   if (!Number.isInteger(v) || (v as number) < 1) {
     throw new Error(`--${k} must be an integer >= 1, got ${v}`);
@@ -111,7 +119,10 @@ const median = (xs: number[]) => {
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 const ompPolicy = values["omp-active"] ? "ACTIVE" : "PASSIVE";
-const torch = new Torch(values.python!, { OMP_WAIT_POLICY: ompPolicy });
+const torch = new Torch(values.python!, {
+  OMP_WAIT_POLICY: ompPolicy,
+  SPEED_TORCH_DEVICE: torchDevice,
+});
 const ready = await torch.next();
 const vit = trainStepSetup();
 const mugs = mugsStepSetup();
@@ -153,6 +164,7 @@ await torch.close();
 const summary = {
   adapter: info.adapter,
   torch: ready.torch,
+  torch_device: ready.device,
   torch_threads: ready.threads,
   torch_omp_wait_policy: ompPolicy,
   reps,
@@ -174,8 +186,9 @@ const summary = {
 if (values.json) console.log(JSON.stringify(summary));
 else {
   console.log(
-    `\n${summary.date}, ${summary.adapter}, PyTorch ${summary.torch} (${summary.torch_threads} ` +
-      `threads, OMP_WAIT_POLICY=${ompPolicy}), ${reps} paired repetitions (medians), load average ` +
+    `\n${summary.date}, ${summary.adapter}, PyTorch ${summary.torch} on ${summary.torch_device} ` +
+      `(${summary.torch_threads} threads, OMP_WAIT_POLICY=${ompPolicy}), ${reps} paired ` +
+      `repetitions (medians), load average ` +
       `${summary.load_average.join(" ")}\n`,
   );
   console.log("| step | the kit (images/s) | PyTorch (images/s) | ratio |");
