@@ -26,7 +26,8 @@
  * checkpoints, curves.html, eval/); `OUT/ablation.json`, `OUT/ablation.md` (the table, the
  * differences to `mugs`, whether the ordering agrees with the paper's, and the command) and
  * `OUT/ablation.html` are rewritten after each run, keeping rows of earlier invocations whose
- * runs this one does not repeat (so `--only` can add or redo one run).
+ * runs this one does not repeat (so `--only` can add or redo one run; the table's command is the
+ * invocation without `--only`, and rows of a different command are refused).
  */
 import { z } from "npm:zod@4.6.7";
 import {
@@ -380,6 +381,49 @@ async function writeAblation(
   return table;
 }
 
+/**
+ * The command that reproduces every row of a table: the invocation without `--only` (a table
+ * filled over several invocations, each with its `--only`, has one such command).
+ *
+ * @example
+ * ```ts
+ * tableCommand("deno run -A scripts/ablation.ts --only mugs,dino --epochs 2"); // "... --epochs 2"
+ * ```
+ */
+export function tableCommand(command: string): string {
+  return command.replace(/\s--only(=|\s+)\S+/g, "").trim();
+}
+
+/**
+ * The rows an earlier invocation wrote to `path` (none when it does not exist). Rows measured
+ * by a different command (beyond `--only`) would not compare, so that is an error, as is a file
+ * that does not parse: neither is overwritten.
+ */
+async function earlierRows(path: string, command: string): Promise<Measured[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+  let prior: { command?: string; rows?: Measured[] };
+  try {
+    prior = JSON.parse(text);
+  } catch (e) {
+    throw new Error(
+      `${path}: not JSON (${(e as Error).message}); move it away or give another --out`,
+    );
+  }
+  if (prior.command !== undefined && tableCommand(prior.command) !== command) {
+    throw new Error(
+      `${path} holds rows measured by \`${tableCommand(prior.command)}\`; this invocation is ` +
+        `\`${command}\` (besides --only), so its rows would not compare: give another --out`,
+    );
+  }
+  return prior.rows ?? [];
+}
+
 /** Train and read out every chosen run; returns the table (exported for tests). */
 export async function runAblation(
   o: AblationOptions,
@@ -401,11 +445,10 @@ export async function runAblation(
     }
     return "";
   }
+  const full = tableCommand(command);
+  const rows0 = await earlierRows(`${o.out}/ablation.json`, full);
   await Deno.mkdir(o.out, { recursive: true });
-  let rows: Measured[] = [];
-  try {
-    rows = JSON.parse(await Deno.readTextFile(`${o.out}/ablation.json`)).rows ?? [];
-  } catch { /* a first invocation */ }
+  let rows = rows0;
   const budget = o.steps !== undefined
     ? `${o.steps} steps, read out every ${o.every}`
     : `${runs[0].config.epochs} epochs of ${runs[0].config.epochImages || "all"} images`;
@@ -415,7 +458,7 @@ export async function runAblation(
     rows = [...rows.filter((x) => x.name !== row.name), row].sort((a, b) =>
       NAMES.indexOf(a.name) - NAMES.indexOf(b.name)
     );
-    table = await writeAblation(o, rows, { command, budget, chance });
+    table = await writeAblation(o, rows, { command: full, budget, chance });
   }
   log(table);
   return table;

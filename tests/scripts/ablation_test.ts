@@ -2,14 +2,17 @@
  * scripts/ablation.ts: every run's configuration is the base with one change (checked field
  * by field, no GPU), the budget and teacher-momentum flags reach the right runs, the table's
  * differences and its agreement with the paper follow the numbers, and a tiny two-run ablation
- * through the command line writes its table, JSON and page (rows of earlier invocations kept).
+ * through the command line writes its table, JSON and page (rows of earlier invocations kept),
+ * while rows of another command are refused.
  */
-import { assert, assertEquals, assertThrows } from "../helpers.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../helpers.ts";
 import {
   ABLATION_RUNS,
   ablationConfigs,
   AblationOptions,
   ablationTable,
+  runAblation,
+  tableCommand,
 } from "../../scripts/ablation.ts";
 import { PRESET_OVERRIDES, resolveConfig, TRAIN_DEFAULTS } from "../../lib/mugs/config.ts";
 import { tinyIdx } from "../cli/fixtures.ts";
@@ -121,6 +124,31 @@ Deno.test("ablation: budgets, teacher momentum, forced changes and bad flags", (
   );
   assertThrows(() => ablationConfigs({ lr: -1 }, "bad.json", opts()), "bad.json: 'lr'");
   assertEquals(ABLATION_RUNS.filter((r) => r.removes).length, 3, "three supervisions");
+});
+
+Deno.test("ablation: a table filled over several --only invocations keeps one command, and refuses another's rows", async () => {
+  const cmd = "deno run -A scripts/ablation.ts --config c.json --out o";
+  assertEquals(tableCommand(`${cmd} --only mugs,no-group`), cmd);
+  assertEquals(
+    tableCommand(`deno run -A scripts/ablation.ts --only=simclr --out o`),
+    `deno run -A scripts/ablation.ts --out o`,
+  );
+  const dir = await Deno.makeTempDir({ prefix: "mugs-ablation-" });
+  try {
+    const json = `${dir}/ablation.json`;
+    const before = JSON.stringify({ command: `${cmd} --steps 4 --every 2 --only mugs`, rows: [] });
+    await Deno.writeTextFile(json, before);
+    const o = opts({ out: dir, steps: 2, every: 1, only: "dino" });
+    await assertRejects(
+      () => runAblation(o, `${cmd} --steps 2 --every 1 --only dino`, () => {}),
+      `${json} holds rows measured by \`${cmd} --steps 4 --every 2\``,
+    );
+    await Deno.writeTextFile(json, "{ not json");
+    await assertRejects(() => runAblation(o, cmd, () => {}), `${json}: not JSON`);
+    assertEquals(await Deno.readTextFile(json), "{ not json", "nothing overwritten");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("ablation: the table's differences and its agreement with the paper follow the numbers", () => {
@@ -235,7 +263,9 @@ Deno.test({
       assertEquals([noLg.neighbour_purity_teacher, noLg.neighbour_purity_student], [null, null]);
       const md = await Deno.readTextFile(`${out}/ablation.md`);
       assert(md.includes("| no-local-group | weights.localGroup = 0 |"), md);
-      assert(md.includes(`Command: \`deno run -A scripts/ablation.ts ${args.join(" ")}\``), md);
+      // the table's command reproduces every row: the invocation without --only
+      const full = args.filter((a, i) => a !== "--only" && args[i - 1] !== "--only");
+      assert(md.includes(`Command: \`deno run -A scripts/ablation.ts ${full.join(" ")}\``), md);
       assert(md.includes("without localGroup: k-NN"), md);
       const html = await Deno.readTextFile(`${out}/ablation.html`);
       assert(html.includes("ablation: accuracy") && html.includes("neighbour purity"), "the page");
