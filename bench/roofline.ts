@@ -32,7 +32,7 @@ const BLOCKS: [number, number, boolean][] = [
 const fmaSource = (chains: number) => {
   const c = Array.from({ length: chains }, (_, i) => i);
   return `
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
   ${c.map((i) => `var a${i} = f32(g.x) * ${(i + 1) * 1e-6};`).join("\n  ")}
@@ -53,11 +53,11 @@ const gatherSource = (from: "uniform" | "workgroup" | "storage") => {
     (_, i) => `acc += ${arr}[(k * 8u + ${i}u + li * 3u) & 1023u];`,
   );
   return `
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${
     from === "storage"
-      ? "@group(0) @binding(1) var<storage, read> S: array<vec4f>;"
-      : "@group(0) @binding(1) var<uniform> W: array<vec4f, 4096>;"
+      ? "@group(0) @binding(2) var<storage, read> S: array<vec4f>;"
+      : "@group(0) @binding(2) var<uniform> W: array<vec4f, 4096>;"
   }
 var<workgroup> sh: array<vec4f, 1024>;
 @compute @workgroup_size(8)
@@ -90,9 +90,9 @@ const blockSource = (R: number, C: number, aPerLane: boolean) => {
     }
   }
   return `
-@group(0) @binding(0) var<storage, read_write> out: array<vec4f>;
-@group(0) @binding(1) var<uniform> A: array<vec4f, 4096>;
-@group(0) @binding(2) var<uniform> B: array<vec4f, 4096>;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4f>;
+@group(0) @binding(2) var<uniform> A: array<vec4f, 4096>;
+@group(0) @binding(3) var<uniform> B: array<vec4f, 4096>;
 @compute @workgroup_size(8, 1)
 fn main(@builtin(global_invocation_id) g: vec3u, @builtin(workgroup_id) w: vec3u) {
   let nl = g.x * ${C4}u;
@@ -105,35 +105,20 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(workgroup_id) w: vec3u
 }`;
 };
 
-/** Median ms of one dispatch of `code` over `groups` workgroups (the first run compiles). */
+/**
+ * Median ms of one dispatch of `code` over `groups` workgroups (four per GPU round trip, as the
+ * kernel benches), through the kit's runtime (its
+ * kernel cache, bind groups at 1..n) and the harness's timing (the first run compiles).
+ */
 async function timeKernel(
+  name: string,
   code: string,
   groups: [number, number],
   buffers: GPUBuffer[],
 ): Promise<number> {
-  const device = runtime().device;
-  const pipeline = device.createComputePipeline({
-    layout: "auto",
-    compute: { module: device.createShaderModule({ code }), entryPoint: "main" },
-  });
-  const bindGroup = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
-  });
-  const times: number[] = [];
-  for (let r = 0; r < 6; r++) {
-    const t = performance.now();
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(...groups);
-    pass.end();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    if (r > 0) times.push(performance.now() - t);
-  }
-  return times.sort((a, b) => a - b)[2];
+  const rt = runtime();
+  const k = rt.kernel(`roofline ${name}`, code);
+  return (await timeStats(() => rt.dispatch(k, buffers, groups), 500, 3, 4)).median;
 }
 
 /** Run the probes and the kit's 512^3 product, one line each. */
@@ -151,7 +136,7 @@ export async function benchRoofline(): Promise<void> {
   report({ name: "roofline: kit matmul 512^3", gflops: r3(flops / kit.median / 1e6) });
   a.dispose();
   b.dispose();
-  const fmaMs = await timeKernel(fmaSource(64), [INVOCATIONS / 64, 1], [out]);
+  const fmaMs = await timeKernel("fma", fmaSource(64), [INVOCATIONS / 64, 1], [out]);
   report({
     name: "roofline: fma peak (64 chains, no loads)",
     gflops: r3((2 * INVOCATIONS * ITERS * 64) / fmaMs / 1e6),
@@ -159,6 +144,7 @@ export async function benchRoofline(): Promise<void> {
   const storage = device.createBuffer({ size: 65536, usage: GPUBufferUsage.STORAGE });
   for (const from of ["uniform", "workgroup", "storage"] as const) {
     const ms = await timeKernel(
+      `gather ${from}`,
       gatherSource(from),
       [INVOCATIONS / 8, 1],
       [out, from === "storage" ? storage : windows[0]],
@@ -175,6 +161,7 @@ export async function benchRoofline(): Promise<void> {
       Math.ceil(MNK / R),
     ];
     const ms = await timeKernel(
+      `block ${R}x${C}${perLane ? " a per lane" : ""}`,
       blockSource(R, C, perLane),
       groups,
       [out, ...windows],
