@@ -24,6 +24,7 @@ import { MugsState, type StepConfig, type StepLosses, type StepSchedule } from "
 import { restoreTrainingState, saveTrainingState } from "./resume.ts";
 import { type RunSchedule, runSchedule } from "./run_schedule.ts";
 import { tidy } from "../tensor/scope.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 import type { HealthSignals } from "./health.ts";
 import { evaluateNet, rawPixelKnn, type ReadOut, studentFields } from "./readout.ts";
 import { sync } from "../gpu/device.ts";
@@ -346,7 +347,10 @@ async function trainEpoch(
 ): Promise<{ purity: { teacher: Purity; student: Purity }; interrupted: boolean }> {
   const { cfg, perEpoch } = run;
   const tEpoch = performance.now();
-  const purity = { teacher: emptyPurity(), student: emptyPurity() };
+  // the probed batches' neighbour rows, read back once the epoch's work is done (no GPU wait
+  // inside the loop)
+  const probes: { m: "teacher" | "student"; rows: Tensor; sources: Int32Array; q: Int32Array }[] =
+    [];
   for (let i = first; i < perEpoch; i++) {
     const view = await run.loader.next();
     const s = run.schedule.at(run.step, epoch);
@@ -360,9 +364,7 @@ async function trainEpoch(
     if (l.neighbours) {
       for (const m of ["teacher", "student"] as const) {
         const { rows, sources } = l.neighbours[m];
-        const q = queryImages(view.indices, rows.shape[0]);
-        purity[m] = addPurity(purity[m], await readPurity(rows, sources, q, run.data.labels));
-        rows.dispose();
+        probes.push({ m, rows, sources, q: queryImages(view.indices, rows.shape[0]) });
       }
     }
     run.step++;
@@ -379,12 +381,18 @@ async function trainEpoch(
       run.log(
         `interrupted at step ${run.step} (epoch ${epoch}): checkpoint ${run.ckpt}; --resume continues`,
       );
-      return { purity, interrupted: true };
+      for (const p of probes) p.rows.dispose();
+      return { purity: { teacher: emptyPurity(), student: emptyPurity() }, interrupted: true };
     }
   }
   run.loader.setState({ seed: cfg.seed, epoch: epoch + 1, position: 0 }); // skip the unused tail
   await sync();
   run.trainMs += performance.now() - tEpoch;
+  const purity = { teacher: emptyPurity(), student: emptyPurity() };
+  for (const { m, rows, sources, q } of probes) {
+    purity[m] = addPurity(purity[m], await readPurity(rows, sources, q, run.data.labels));
+    rows.dispose();
+  }
   return { purity, interrupted: false };
 }
 
