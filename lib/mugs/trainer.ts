@@ -402,12 +402,11 @@ async function trainEpoch(
  */
 async function logStep(run: Run, l: StepLosses, s: Required<StepSchedule>, ms: number) {
   const { cfg, step } = run;
-  const vals = {
-    total: await l.total.item(),
-    instance: l.instance ? await l.instance.item() : null,
-    local_group: l.localGroup ? await l.localGroup.item() : null,
-    group: l.group ? await l.group.item() : null,
-  };
+  // One GPU wait for the four scalars: the copies are queued together, then mapped together.
+  const [total, instance, local_group, group] = await Promise.all(
+    [l.total, l.instance, l.localGroup, l.group].map((t) => t ? t.item() : null),
+  );
+  const vals = { total: total!, instance, local_group, group };
   if (!Number.isFinite(vals.total)) {
     throw new Error(
       `the loss became ${vals.total} at step ${step} (epoch ${s.epoch}); last good checkpoint: ${run.lastGood}`,
