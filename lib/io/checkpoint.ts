@@ -51,6 +51,7 @@ import { z } from "npm:zod@4.6.7";
 import { copyInto } from "../nn/module.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { writeFileAtomic } from "./atomic.ts";
+import { describeIssues } from "./zod_issues.ts";
 import {
   type HostTensor,
   parseSafetensors,
@@ -773,20 +774,7 @@ function decodeValue(v: unknown): unknown {
 }
 
 function formatIssues(error: z.ZodError, prefix = ""): string {
-  const name = (keys: PropertyKey[]) =>
-    [prefix, ...keys.map(String)].filter((s) => s !== "").reduce(
-      (acc, key, i) =>
-        /^\d+$/.test(key) && i > 0 ? `${acc}[${key}]` : acc === "" ? key : `${acc}.${key}`,
-      "",
-    );
-  const lines = error.issues.slice(0, 5).map((issue) =>
-    issue.code === "unrecognized_keys"
-      ? issue.keys.map((k) => `field '${name([...issue.path, k])}': unknown field (remove it)`)
-        .join("; ")
-      : `field '${name(issue.path) || "(top level)"}': ${issue.message}`
-  );
-  const more = error.issues.length > 5 ? `; and ${error.issues.length - 5} more` : "";
-  return `invalid checkpoint sidecar: ${lines.join("; ")}${more}`;
+  return `invalid checkpoint sidecar: ${describeIssues(error, prefix)}`;
 }
 
 async function advice(jsonPath: string): Promise<string> {
