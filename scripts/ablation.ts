@@ -46,7 +46,12 @@ import { writeTextAtomic } from "../lib/io/atomic.ts";
 import { loadBackbone } from "../lib/eval/backbone.ts";
 import { disposeSnapshot, encodeLocalGroups, heldOutPurity } from "../lib/mugs/local_groups.ts";
 import { purityChance, purityValue } from "../lib/memory/purity.ts";
-import { ablationFigures, type AblationRow } from "../lib/viz/ablation.ts";
+import { ablationTableFigures } from "../lib/viz/ablation.ts";
+import {
+  type AblationRecord,
+  type AblationTable,
+  readAblationTable,
+} from "../lib/io/ablation_table.ts";
 import { writeHtml } from "../lib/viz/mod.ts";
 
 /** A run of the ablation: its name, what it changes, and what the paper expects of it. */
@@ -213,21 +218,7 @@ export function ablationConfigs(
 }
 
 /** One measured run. */
-interface Measured {
-  name: string;
-  change: string;
-  note?: string;
-  removes?: string;
-  knn_top1: number;
-  linear_top1: number;
-  neighbour_purity_teacher: number | null;
-  neighbour_purity_student: number | null;
-  neighbour_purity_encoded: number;
-  knn_top1_untrained: number;
-  train_seconds: number;
-  steps: number;
-  network: string;
-}
+type Measured = AblationRecord;
 
 const fmt = (v: number | null | undefined, d = 1) =>
   v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(d);
@@ -359,22 +350,14 @@ async function writeAblation(
 ): Promise<string> {
   const { command, budget, chance } = head;
   const table = ablationTable(rows, command, budget);
+  const base = o.config ?? "kit defaults";
   await writeTextAtomic(
     `${o.out}/ablation.json`,
-    JSON.stringify({ command, budget, base: o.config ?? "kit defaults", rows }, null, 2) + "\n",
+    JSON.stringify({ command, budget, base, rows }, null, 2) + "\n",
   );
   await writeTextAtomic(`${o.out}/ablation.md`, table);
-  const figRows: AblationRow[] = rows.map((r) => ({
-    name: r.name,
-    knn: r.knn_top1,
-    linear: r.linear_top1,
-    purityTeacher: r.neighbour_purity_teacher,
-    purityStudent: r.neighbour_purity_student,
-    purityEncoded: r.neighbour_purity_encoded,
-  }));
-  const untrainedKnn = (rows.find((r) => r.name === "mugs") ?? rows[0]).knn_top1_untrained;
   await writeHtml(
-    ablationFigures(figRows, { untrainedKnn, chance }),
+    ablationTableFigures({ command, budget, base, rows }, { chance }),
     `${o.out}/ablation.html`,
     { title: `Ablation: ${budget}` },
   );
@@ -400,28 +383,20 @@ export function tableCommand(command: string): string {
  * that does not parse: neither is overwritten.
  */
 async function earlierRows(path: string, command: string): Promise<Measured[]> {
-  let text: string;
+  let prior: AblationTable;
   try {
-    text = await Deno.readTextFile(path);
+    prior = await readAblationTable(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];
-    throw e;
+    throw new Error(`${(e as Error).message}; move it away or give another --out`);
   }
-  let prior: { command?: string; rows?: Measured[] };
-  try {
-    prior = JSON.parse(text);
-  } catch (e) {
-    throw new Error(
-      `${path}: not JSON (${(e as Error).message}); move it away or give another --out`,
-    );
-  }
-  if (prior.command !== undefined && tableCommand(prior.command) !== command) {
+  if (tableCommand(prior.command) !== command) {
     throw new Error(
       `${path} holds rows measured by \`${tableCommand(prior.command)}\`; this invocation is ` +
         `\`${command}\` (besides --only), so its rows would not compare: give another --out`,
     );
   }
-  return prior.rows ?? [];
+  return prior.rows;
 }
 
 /** Train and read out every chosen run; returns the table (exported for tests). */

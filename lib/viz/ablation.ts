@@ -3,6 +3,7 @@
  * linear probe, grouped bars with the untrained network's k-NN dashed when given), and
  * neighbour purity per run (the training memories' and the encoded memory's).
  */
+import type { AblationTable } from "../io/ablation_table.ts";
 import { type Figure, figure, type Trace } from "./figure.ts";
 
 /**
@@ -77,4 +78,36 @@ export function ablationFigures(
       legend: { orientation: "h" },
     }),
   ];
+}
+
+/**
+ * The figures of a whole `ablation.json` table (lib/io/ablation_table.ts): its rows, the
+ * untrained network's k-NN (from the `mugs` row, else the first), its budget in the title;
+ * `chance`: the chance purity of the training labels (`purityChance`).
+ *
+ * @example
+ * ```ts
+ * await display(ablationTableFigures(await readAblationTable("docs/ablation_long.json")));
+ * ```
+ */
+export function ablationTableFigures(
+  table: AblationTable,
+  opts: { chance?: number } = {},
+): Figure[] {
+  if (table.rows.length === 0) throw new Error("ablationTableFigures: the table has no rows");
+  const rows: AblationRow[] = table.rows.map((r) => ({
+    name: r.name,
+    knn: r.knn_top1,
+    linear: r.linear_top1,
+    purityTeacher: r.neighbour_purity_teacher,
+    purityStudent: r.neighbour_purity_student,
+    purityEncoded: r.neighbour_purity_encoded,
+  }));
+  const untrainedKnn = (table.rows.find((r) => r.name === "mugs") ?? table.rows[0])
+    .knn_top1_untrained;
+  return ablationFigures(rows, {
+    untrainedKnn,
+    chance: opts.chance,
+    title: `ablation: accuracy (${table.budget})`,
+  });
 }

@@ -51,4 +51,4 @@ export { tsneScatter, type TsneScatterOptions } from "./tsne.ts";
 export { attentionGrid, type AttentionGridOptions } from "./attention.ts";
 export { confusionFigure, type ConfusionOptions } from "./confusion.ts";
 export { neighbourGrid, type NeighbourRow, purityBars, relationAttention } from "./neighbours.ts";
-export { ablationFigures, type AblationRow } from "./ablation.ts";
+export { ablationFigures, type AblationRow, ablationTableFigures } from "./ablation.ts";

@@ -136,7 +136,12 @@ Deno.test("ablation: a table filled over several --only invocations keeps one co
   const dir = await Deno.makeTempDir({ prefix: "mugs-ablation-" });
   try {
     const json = `${dir}/ablation.json`;
-    const before = JSON.stringify({ command: `${cmd} --steps 4 --every 2 --only mugs`, rows: [] });
+    const before = JSON.stringify({
+      command: `${cmd} --steps 4 --every 2 --only mugs`,
+      budget: "4 steps, read out every 2",
+      base: "c.json",
+      rows: [],
+    });
     await Deno.writeTextFile(json, before);
     const o = opts({ out: dir, steps: 2, every: 1, only: "dino" });
     await assertRejects(
@@ -146,13 +151,27 @@ Deno.test("ablation: a table filled over several --only invocations keeps one co
     await Deno.writeTextFile(json, "{ not json");
     await assertRejects(() => runAblation(o, cmd, () => {}), `${json}: not JSON`);
     assertEquals(await Deno.readTextFile(json), "{ not json", "nothing overwritten");
+    const shipped = JSON.parse(await Deno.readTextFile("docs/ablation_long.json"));
+    shipped.rows[1].knn_top1 = "78.2";
+    const bad = JSON.stringify(shipped);
+    await Deno.writeTextFile(json, bad);
+    await assertRejects(
+      () => runAblation(o, shipped.command, () => {}),
+      `${json}: not an ablation table: field 'rows[1].knn_top1'`,
+    );
+    assertEquals(await Deno.readTextFile(json), bad, "nothing overwritten");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("ablation: the table's differences and its agreement with the paper follow the numbers", () => {
-  const row = (name: string, knn: number, linear: number, removes?: string) => ({
+  const row = (
+    name: string,
+    knn: number,
+    linear: number,
+    removes?: "instance" | "localGroup" | "group",
+  ) => ({
     name,
     change: name,
     removes,
