@@ -655,22 +655,22 @@ class LoopRecorder {
   }
 }
 
-/**
- * Exact t-SNE of the rows of `x` ([N, D], a GPU tensor or a Float32Array with
- * `options.shape`) into `nComponents` (2) dimensions, on the GPU, deterministic for a
- * seed. Defaults as scikit-learn's `TSNE(method="exact")` (see the module header).
- *
- * @example
- * ```ts
- * const { embedding, kl } = await tsne(features, { perplexity: 30, seed: 0 });
- * // embedding: Float32Array [N * 2]
- * ```
- */
-export async function tsne(x: Input, opts: TsneOptions = {}): Promise<TsneResult> {
-  const op = "tsne";
-  if (opts === null || typeof opts !== "object") fail(op, "options must be an object");
-  const [N, D] = inputShape(op, x, opts.shape);
-  if (N < 2) fail(op, `needs at least 2 points, got N = ${N}`);
+/** `TsneOptions` checked, with their defaults filled in. */
+interface TsneSettings {
+  perplexity: number;
+  k: number;
+  ee: number;
+  iterations: number;
+  exIters: number;
+  lr: number;
+  m0: number;
+  m1: number;
+  every: number;
+  init: "pca" | "random" | Float32Array;
+}
+
+/** Check `opts` for [N, D] input and fill in scikit-learn's defaults. */
+function tsneSettings(op: string, opts: TsneOptions, N: number, D: number): TsneSettings {
   const perplexity = checkPerplexity(op, opts.perplexity, N);
   const k = opts.nComponents ?? 2;
   if (k !== 1 && k !== 2) fail(op, `nComponents must be 1 or 2, got ${k}`);
@@ -713,6 +713,131 @@ export async function tsne(x: Input, opts: TsneOptions = {}): Promise<TsneResult
         `use init "random"`,
     );
   }
+  return { perplexity, k, ee, iterations, exIters, lr, m0, m1, every, init };
+}
+
+/** The initial embedding [N * k]: the given one, N(0, 1e-4^2) from the seed, or PCA. */
+async function initialEmbedding(
+  s: TsneSettings,
+  seed: number | undefined,
+  xc: Tensor,
+  host: Float32Array,
+  N: number,
+  D: number,
+): Promise<Float32Array> {
+  if (s.init instanceof Float32Array) return s.init;
+  if (s.init === "random") {
+    const g = new Generator(seed ?? 0);
+    return Float32Array.from({ length: N * s.k }, () => 1e-4 * g.normal());
+  }
+  return await pcaInit(xc, host, N, D, s.k);
+}
+
+/** The GPU buffers of the descent loop (Y padded as [N] vec2f, gains and velocities, sums). */
+interface LoopBuffers {
+  P: Tensor;
+  Y: Tensor;
+  opt: Tensor;
+  part: Tensor;
+  klpart: Tensor;
+  zpart: Tensor;
+  zb: Tensor;
+}
+
+/** A phase of the descent (exaggerated, then not): its recorded dispatches. */
+interface Phase {
+  /** The gradient pass: per-row partial sums and Z. */
+  grad: Cmd[];
+  /** The same pass with the KL terms (this iteration's objective). */
+  kl: Cmd[];
+  /** The update with this phase's momentum: [within the phase, at its first iteration]. */
+  update: [Cmd, Cmd];
+}
+
+/**
+ * Record the loop's dispatches once, with bind groups made once: recording through `launch`
+ * makes a bind group per dispatch, measured 0.2 ms of host time each on llvmpipe (34
+ * dispatches an iteration at 2 000 points), against ~1 us with a ready bind group.
+ */
+function recordPhases(
+  loop: LoopRecorder,
+  b: LoopBuffers,
+  s: TsneSettings,
+  N: number,
+  L: Layout,
+  z: { chunks: number; zvals: number; zchunk: number; blocks: number },
+): Phase[] {
+  const rt = runtime();
+  const cpu = L.kernel === "cpu";
+  const { chunks, zvals, zchunk, blocks } = z;
+  // per-row partial sums (with `kl`: KL terms) of the objective at the current Y
+  const passCmds = (exaggeration: number, kl: boolean): Cmd[] => {
+    const out = kl ? b.klpart : b.part;
+    const bl = kl ? blocks : 0;
+    const cmds = [];
+    if (cpu) {
+      const kern = rt.kernel("tsne", code, "tsne_grad_w", { WG: WG_W, K: L.k, KL: kl ? 1 : 0 });
+      for (let blk = 0; blk < L.nb; blk++) {
+        cmds.push(loop.cmd(
+          kern,
+          [uniformWindow(b.Y, 0), out, b.zpart, ...blockWindows(b.P, L, blk), b.zb],
+          [Math.ceil(L.R / L.k / WG_W)],
+          params(N, { L, blk, blocks: bl }, { a: exaggeration }),
+        ));
+      }
+    } else {
+      const kern = rt.kernel("tsne", code, "tsne_grad_s", { WG, KL: kl ? 1 : 0 });
+      cmds.push(loop.cmd(
+        kern,
+        [null, out, b.zpart, b.P, b.Y, ...new Array(8).fill(null), b.zb],
+        grid(zvals, WG),
+        params(N, { count: zvals, L, blocks: bl }, { a: exaggeration }),
+      ));
+    }
+    if (!kl) {
+      cmds.push(loop.cmd(
+        rt.kernel("tsne", code, "tsne_zsum", { WG }),
+        [b.zpart, b.zb],
+        grid(blocks, WG),
+        params(N, { count: zvals, chunk: zchunk, blocks }),
+      ));
+    }
+    return cmds;
+  };
+  const kUpdate = rt.kernel("tsne", code, "tsne_update", { WG });
+  const Yn = { buffer: b.Y.buffer, offset: 0, size: N * 8 };
+  const updateCmd = (momentum: number, start: boolean) =>
+    loop.cmd(
+      kUpdate,
+      [b.zb, b.part, Yn, b.opt],
+      grid(N, WG),
+      params(N, { chunks, blocks, flag: start ? 1 : 0 }, { a: momentum, b: s.lr, c: MIN_GAIN }),
+    );
+  return [s.ee, 1].map((ex, ph) => ({
+    grad: passCmds(ex, false),
+    kl: passCmds(ex, true),
+    update: [updateCmd(ph ? s.m1 : s.m0, false), updateCmd(ph ? s.m1 : s.m0, true)],
+  }));
+}
+
+/**
+ * Exact t-SNE of the rows of `x` ([N, D], a GPU tensor or a Float32Array with
+ * `options.shape`) into `nComponents` (2) dimensions, on the GPU, deterministic for a
+ * seed. Defaults as scikit-learn's `TSNE(method="exact")` (see the module header).
+ *
+ * @example
+ * ```ts
+ * const { embedding, kl } = await tsne(features, { perplexity: 30, seed: 0 });
+ * // embedding: Float32Array [N * 2]
+ * ```
+ */
+export async function tsne(x: Input, opts: TsneOptions = {}): Promise<TsneResult> {
+  const op = "tsne";
+  if (opts === null || typeof opts !== "object") fail(op, "options must be an object");
+  const [N, D] = inputShape(op, x, opts.shape);
+  if (N < 2) fail(op, `needs at least 2 points, got N = ${N}`);
+  const s = tsneSettings(op, opts, N, D);
+  const { k, iterations, exIters, every } = s;
   const rt = runtime();
   const L = layout(N, checkKernel(op, opts.kernel, N));
   checkFits(op, N, L.kernel);
@@ -732,93 +857,40 @@ export async function tsne(x: Input, opts: TsneOptions = {}): Promise<TsneResult
   try {
     const xc = own(tensor(host, [N, D]));
     const P = own(packedDistances(xc, N, L));
-    const rows = own(calibrate(P, N, L, perplexity));
+    const rows = own(calibrate(P, N, L, s.perplexity));
     affinitiesInPlace(P, rows, N, L);
     rows.dispose();
-    let y0: Float32Array;
-    if (init instanceof Float32Array) y0 = init;
-    else if (init === "random") {
-      const g = new Generator(opts.seed ?? 0);
-      y0 = Float32Array.from({ length: N * k }, () => 1e-4 * g.normal());
-    } else y0 = await pcaInit(xc, host, N, D, k);
+    const y0 = await initialEmbedding(s, opts.seed, xc, host, N, D);
     xc.dispose();
     // Y as [N] vec2f (second coordinate 0 when k = 1), zero beyond N (the padding columns'
     // points), a whole uniform window on the software path
     const ypad = new Float32Array(Math.max(4 * Math.ceil((2 * N + 8) / 4), cpu ? TILE : 0));
     for (let i = 0; i < N; i++) for (let a = 0; a < k; a++) ypad[2 * i + a] = y0[i * k + a];
-    const Y = own(tensor(ypad, [ypad.length]));
-    const Yn = { buffer: Y.buffer, offset: 0, size: N * 8 };
-    const opt = own(Tensor.empty([N, 4], "f32", "tsne"));
-    const part = own(Tensor.empty([zvals, 4], "f32", "tsne"));
-    const klpart = own(Tensor.empty([zvals, 4], "f32", "tsne"));
-    const zpart = own(Tensor.empty([zvals], "f32", "tsne"));
-    const zb = own(Tensor.empty([blocks], "f32", "tsne"));
+    const b: LoopBuffers = {
+      P,
+      Y: own(tensor(ypad, [ypad.length])),
+      opt: own(Tensor.empty([N, 4], "f32", "tsne")),
+      part: own(Tensor.empty([zvals, 4], "f32", "tsne")),
+      klpart: own(Tensor.empty([zvals, 4], "f32", "tsne")),
+      zpart: own(Tensor.empty([zvals], "f32", "tsne")),
+      zb: own(Tensor.empty([blocks], "f32", "tsne")),
+    };
     await rt.sync();
     const t1 = performance.now();
 
-    // The loop's dispatches repeat every iteration with a handful of parameter blocks, so they
-    // are recorded here with bind groups made once: recording through `launch` makes a bind
-    // group per dispatch, measured 0.2 ms of host time each on llvmpipe (34 dispatches an
-    // iteration at 2 000 points), against ~1 us with a ready bind group.
     const loop = new LoopRecorder(rt);
     owned.push(loop);
-    // per-row partial sums (with `kl`: KL terms) of the objective at the current Y
-    const passCmds = (exaggeration: number, kl: boolean): Cmd[] => {
-      const out = kl ? klpart : part;
-      const bl = kl ? blocks : 0;
-      const cmds = [];
-      if (cpu) {
-        const kern = rt.kernel("tsne", code, "tsne_grad_w", { WG: WG_W, K: L.k, KL: kl ? 1 : 0 });
-        for (let b = 0; b < L.nb; b++) {
-          cmds.push(loop.cmd(
-            kern,
-            [uniformWindow(Y, 0), out, zpart, ...blockWindows(P, L, b), zb],
-            [Math.ceil(L.R / L.k / WG_W)],
-            params(N, { L, blk: b, blocks: bl }, { a: exaggeration }),
-          ));
-        }
-      } else {
-        const kern = rt.kernel("tsne", code, "tsne_grad_s", { WG, KL: kl ? 1 : 0 });
-        cmds.push(loop.cmd(
-          kern,
-          [null, out, zpart, P, Y, ...new Array(8).fill(null), zb],
-          grid(zvals, WG),
-          params(N, { count: zvals, L, blocks: bl }, { a: exaggeration }),
-        ));
-      }
-      if (!kl) {
-        cmds.push(loop.cmd(
-          rt.kernel("tsne", code, "tsne_zsum", { WG }),
-          [zpart, zb],
-          grid(blocks, WG),
-          params(N, { count: zvals, chunk: zchunk, blocks }),
-        ));
-      }
-      return cmds;
-    };
-    const kUpdate = rt.kernel("tsne", code, "tsne_update", { WG });
-    const updateCmd = (momentum: number, start: boolean) =>
-      loop.cmd(
-        kUpdate,
-        [zb, part, Yn, opt],
-        grid(N, WG),
-        params(N, { chunks, blocks, flag: start ? 1 : 0 }, { a: momentum, b: lr, c: MIN_GAIN }),
-      );
-    const phases = [ee, 1].map((ex, ph) => ({
-      grad: passCmds(ex, false),
-      kl: passCmds(ex, true),
-      update: [updateCmd(ph ? m1 : m0, false), updateCmd(ph ? m1 : m0, true)],
-    }));
+    const phases = recordPhases(loop, b, s, N, L, { chunks, zvals, zchunk, blocks });
     loop.upload();
     // KL(P || Q): the sum of the KL terms of the last KL pass
     const readKl = async () => {
-      const t = await klpart.toArray();
+      const t = await b.klpart.toArray();
       let kl = 0;
       for (let i = 0; i < t.length; i += 4) kl += t[i];
       return kl;
     };
     const embedding = async () => {
-      const y = (await Y.toArray()) as Float32Array;
+      const y = (await b.Y.toArray()) as Float32Array;
       const out = new Float32Array(N * k);
       for (let i = 0; i < N; i++) for (let a = 0; a < k; a++) out[i * k + a] = y[2 * i + a];
       return out;
