@@ -153,6 +153,49 @@ export function parseSafetensors(bytes: Uint8Array, source = "<bytes>"): SafeFil
   if (!(bytes instanceof Uint8Array)) {
     throw new Error(`${source}: parseSafetensors needs a Uint8Array of the file's bytes`);
   }
+  const { header, dataStart } = readHeader(bytes, source);
+  const where = { source, dataStart, dataLen: bytes.length - dataStart, fileLen: bytes.length };
+  let metadata: Record<string, string> = {};
+  const entries: Entry[] = [];
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === "__metadata__") metadata = parseMetadata(raw, source);
+    else entries.push(parseEntry(name, raw, where));
+  }
+  checkCoverage(entries, where);
+  const tensors = new Map<string, HostTensor>();
+  for (const e of entries) {
+    const raw = bytes.slice(dataStart + e.begin, dataStart + e.end);
+    tensors.set(e.name, {
+      dtype: e.dtype,
+      shape: [...e.shape],
+      data: decode(raw, e.dtype, `${source}: tensor '${e.name}'`),
+    });
+  }
+  return { tensors, metadata };
+}
+
+/** A tensor's header entry, checked: its data bytes [begin, end) of the data section. */
+interface Entry {
+  name: string;
+  dtype: SafeDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** Where a header entry points: the file, its data section's start and length, its size. */
+interface DataSection {
+  source: string;
+  dataStart: number;
+  dataLen: number;
+  fileLen: number;
+}
+
+/** The 8-byte little-endian header length, then the header: a UTF-8 JSON object. */
+function readHeader(
+  bytes: Uint8Array,
+  source: string,
+): { header: Record<string, unknown>; dataStart: number } {
   const len = bytes.length;
   if (len < 8) {
     throw new Error(
@@ -199,129 +242,113 @@ export function parseSafetensors(bytes: Uint8Array, source = "<bytes>"): SafeFil
         `(got ${describe(header)})`,
     );
   }
+  return { header, dataStart: 8 + n };
+}
 
-  const dataStart = 8 + n;
-  const dataLen = len - dataStart;
-  let metadata: Record<string, string> = {};
-  interface Entry {
-    name: string;
-    dtype: SafeDtype;
-    shape: number[];
-    begin: number;
-    end: number;
+/** `__metadata__`: an object of strings. */
+function parseMetadata(raw: unknown, source: string): Record<string, string> {
+  if (!isPlainObject(raw)) {
+    throw new Error(
+      `${source}: "__metadata__" must be an object of strings, got ${describe(raw)}`,
+    );
   }
-  const entries: Entry[] = [];
-  for (const [name, raw] of Object.entries(header)) {
-    if (name === "__metadata__") {
-      if (!isPlainObject(raw)) {
-        throw new Error(
-          `${source}: "__metadata__" must be an object of strings, got ${describe(raw)}`,
-        );
-      }
-      for (const [k, v] of Object.entries(raw)) {
-        if (typeof v !== "string") {
-          throw new Error(
-            `${source}: "__metadata__" entry '${k}' must be a string, got ${describe(v)}`,
-          );
-        }
-      }
-      metadata = Object.fromEntries(Object.entries(raw)) as Record<string, string>;
-      continue;
-    }
-    const at = `${source}: tensor '${name}'`;
-    if (!isPlainObject(raw)) {
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== "string") {
       throw new Error(
-        `${at}: header entry must be an object {dtype, shape, data_offsets}, got ${describe(raw)}`,
+        `${source}: "__metadata__" entry '${k}' must be a string, got ${describe(v)}`,
       );
     }
-    for (const key of ["dtype", "shape", "data_offsets"]) {
-      if (!Object.hasOwn(raw, key)) throw new Error(`${at}: header entry has no '${key}'`);
-    }
-    const dtype = raw.dtype;
-    if (typeof dtype !== "string") {
-      throw new Error(`${at}: dtype must be a string, got ${describe(dtype)}`);
-    }
-    if (!Object.hasOwn(ITEMSIZE, dtype)) {
-      const supported = Object.keys(ITEMSIZE).join(", ");
-      throw new Error(
-        KNOWN_UNSUPPORTED.has(dtype)
-          ? `${at}: dtype '${dtype}' is not supported (supported: ${supported})`
-          : `${at}: unknown dtype '${dtype}' (supported: ${supported})`,
-      );
-    }
-    const shape = raw.shape;
-    if (!Array.isArray(shape) || !shape.every(isCount)) {
-      throw new Error(
-        `${at}: shape must be an array of non-negative integers, got ${describe(shape)}`,
-      );
-    }
-    const offs = raw.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isCount)) {
-      throw new Error(
-        `${at}: data_offsets must be [begin, end] (non-negative integers), got ${describe(offs)}`,
-      );
-    }
-    const [begin, end] = offs as number[];
-    if (end < begin) {
-      throw new Error(`${at}: data_offsets [${begin}, ${end}] end before they begin`);
-    }
-    const itemsize = ITEMSIZE[dtype as SafeDtype];
-    const numel = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (!Number.isSafeInteger(numel * itemsize)) {
-      throw new Error(`${at}: shape [${shape.join(", ")}] is too large`);
-    }
-    if (numel * itemsize !== end - begin) {
-      throw new Error(
-        `${at}: shape [${shape.join(", ")}] of ${dtype} needs ${numel * itemsize} bytes ` +
-          `but data_offsets [${begin}, ${end}] span ${end - begin}`,
-      );
-    }
-    if (end > dataLen) {
-      throw new Error(
-        `${at} needs bytes ${begin}..${end} of the data section (file bytes ` +
-          `${dataStart + begin}..${dataStart + end}) but the data section ends at byte ` +
-          `${dataLen} (file size ${len}; truncated?)`,
-      );
-    }
-    entries.push({ name, dtype: dtype as SafeDtype, shape: shape as number[], begin, end });
   }
+  return Object.fromEntries(Object.entries(raw)) as Record<string, string>;
+}
 
+/** One tensor's entry {dtype, shape, data_offsets}, its size and bounds checked. */
+function parseEntry(name: string, raw: unknown, d: DataSection): Entry {
+  const at = `${d.source}: tensor '${name}'`;
+  if (!isPlainObject(raw)) {
+    throw new Error(
+      `${at}: header entry must be an object {dtype, shape, data_offsets}, got ${describe(raw)}`,
+    );
+  }
+  for (const key of ["dtype", "shape", "data_offsets"]) {
+    if (!Object.hasOwn(raw, key)) throw new Error(`${at}: header entry has no '${key}'`);
+  }
+  const dtype = raw.dtype;
+  if (typeof dtype !== "string") {
+    throw new Error(`${at}: dtype must be a string, got ${describe(dtype)}`);
+  }
+  if (!Object.hasOwn(ITEMSIZE, dtype)) {
+    const supported = Object.keys(ITEMSIZE).join(", ");
+    throw new Error(
+      KNOWN_UNSUPPORTED.has(dtype)
+        ? `${at}: dtype '${dtype}' is not supported (supported: ${supported})`
+        : `${at}: unknown dtype '${dtype}' (supported: ${supported})`,
+    );
+  }
+  const shape = raw.shape;
+  if (!Array.isArray(shape) || !shape.every(isCount)) {
+    throw new Error(
+      `${at}: shape must be an array of non-negative integers, got ${describe(shape)}`,
+    );
+  }
+  const offs = raw.data_offsets;
+  if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isCount)) {
+    throw new Error(
+      `${at}: data_offsets must be [begin, end] (non-negative integers), got ${describe(offs)}`,
+    );
+  }
+  const [begin, end] = offs as number[];
+  if (end < begin) {
+    throw new Error(`${at}: data_offsets [${begin}, ${end}] end before they begin`);
+  }
+  const itemsize = ITEMSIZE[dtype as SafeDtype];
+  const numel = (shape as number[]).reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(numel * itemsize)) {
+    throw new Error(`${at}: shape [${shape.join(", ")}] is too large`);
+  }
+  if (numel * itemsize !== end - begin) {
+    throw new Error(
+      `${at}: shape [${shape.join(", ")}] of ${dtype} needs ${numel * itemsize} bytes ` +
+        `but data_offsets [${begin}, ${end}] span ${end - begin}`,
+    );
+  }
+  if (end > d.dataLen) {
+    throw new Error(
+      `${at} needs bytes ${begin}..${end} of the data section (file bytes ` +
+        `${d.dataStart + begin}..${d.dataStart + end}) but the data section ends at byte ` +
+        `${d.dataLen} (file size ${d.fileLen}; truncated?)`,
+    );
+  }
+  return { name, dtype: dtype as SafeDtype, shape: shape as number[], begin, end };
+}
+
+/** The tensors tile the data section: no overlap, no hole, nothing after (sorts `entries`). */
+function checkCoverage(entries: Entry[], d: DataSection): void {
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
   let last: Entry | undefined;
   for (const e of entries) {
     if (e.begin < cursor) {
       throw new Error(
-        `${source}: tensor '${e.name}' (data bytes ${e.begin}..${e.end}) overlaps tensor ` +
+        `${d.source}: tensor '${e.name}' (data bytes ${e.begin}..${e.end}) overlaps tensor ` +
           `'${last!.name}' (data bytes ${last!.begin}..${last!.end})`,
       );
     }
     if (e.begin > cursor) {
       throw new Error(
-        `${source}: data bytes ${cursor}..${e.begin} (before tensor '${e.name}') belong to no ` +
+        `${d.source}: data bytes ${cursor}..${e.begin} (before tensor '${e.name}') belong to no ` +
           `tensor; safetensors files may not have holes (corrupt header?)`,
       );
     }
     cursor = e.end;
     last = e;
   }
-  if (cursor !== dataLen) {
+  if (cursor !== d.dataLen) {
     throw new Error(
-      `${source}: the tensors end at byte ${cursor} of the data section but the file has ` +
-        `${dataLen - cursor} more bytes (file size ${len}; corrupt, or two files joined?)`,
+      `${d.source}: the tensors end at byte ${cursor} of the data section but the file has ` +
+        `${d.dataLen - cursor} more bytes (file size ${d.fileLen}; corrupt, or two files joined?)`,
     );
   }
-
-  const tensors = new Map<string, HostTensor>();
-  for (const e of entries) {
-    const raw = bytes.slice(dataStart + e.begin, dataStart + e.end);
-    tensors.set(e.name, {
-      dtype: e.dtype,
-      shape: [...e.shape],
-      data: decode(raw, e.dtype, `${source}: tensor '${e.name}'`),
-    });
-  }
-  return { tensors, metadata };
 }
 
 /**
