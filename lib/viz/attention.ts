@@ -52,6 +52,61 @@ export function attentionGrid(
   maps: AttentionMaps,
   opts: AttentionGridOptions = {},
 ): Figure {
+  const { H, W, heads, indices, withMasks } = checkGridArgs(images, maps, opts);
+  const per = withMasks ? 2 : 1;
+  const rows = indices.length * per;
+  const cols = 1 + heads.length;
+  const panel = opts.panelSize ?? 150;
+  const layout: Layout = {
+    title: { text: opts.title ?? "class-token attention, last block" },
+    width: Math.round(cols * panel * (1 + GAP_X)) + 80,
+    height: Math.round(rows * panel * (H / W) * (1 + GAP_Y)) + 100,
+    margin: { l: 40, r: 20, t: 80, b: 20 },
+    showlegend: false,
+  };
+  const g = panels(layout, rows, cols, H, W);
+  const data: Trace[] = [];
+  const colorscale = opts.colorscale ?? "Viridis";
+  const maskColor = opts.maskColor ?? "rgba(255, 120, 0, 0.55)";
+  indices.forEach((i, r) => {
+    const url = pngDataUrl(images, i);
+    const row = r * per;
+    const img = g.cell(row, 0);
+    data.push({
+      type: "image",
+      source: url,
+      xaxis: img.ax.x,
+      yaxis: img.ax.y,
+      hovertemplate: `image #${i} (%{x}, %{y})<extra></extra>`,
+    });
+    g.label(`#${i}`, img.dom.x[0] - 0.005, (img.dom.y[0] + img.dom.y[1]) / 2, "left");
+    if (r === 0) g.label("image", (img.dom.x[0] + img.dom.x[1]) / 2, img.dom.y[1], "top");
+    heads.forEach((h, j) => {
+      const { ax, dom } = g.cell(row, 1 + j);
+      data.push(headMap(maps, i, h, ax, colorscale));
+      if (r === 0) g.label(`head ${h}`, (dom.x[0] + dom.x[1]) / 2, dom.y[1], "top");
+      if (withMasks) data.push(...maskPanel(maps, i, h, g.cell(row + 1, 1 + j).ax, url, maskColor));
+    });
+    if (withMasks) {
+      const d = cellDomain(row + 1, 0, rows, cols, GAP_X, GAP_Y);
+      g.annotations.push({
+        text: `masks:<br>${Math.round(maps.threshold! * 100)}% of<br>the mass`,
+        xref: "paper",
+        yref: "paper",
+        x: (d.x[0] + d.x[1]) / 2,
+        y: (d.y[0] + d.y[1]) / 2,
+        showarrow: false,
+      });
+    }
+  });
+  layout.annotations = g.annotations;
+  return figure(data, layout);
+}
+
+const GAP_X = 0.01, GAP_Y = 0.03;
+
+/** Check the images, the maps and the chosen heads and images against each other. */
+function checkGridArgs(images: ImageBatch, maps: AttentionMaps, opts: AttentionGridOptions) {
   const { n, h: H, w: W } = checkImages(images, "attentionGrid: images");
   if (!maps || !(maps.patch instanceof Float32Array)) {
     throw new Error("attentionGrid: maps must be the result of attentionMaps()");
@@ -83,28 +138,20 @@ export function attentionGrid(
       "attentionGrid: masks requested but the maps have none (give attentionMaps a threshold)",
     );
   }
-  const { gridH: gh, gridW: gw, patchSize: p, heads: nh } = maps;
-  const per = withMasks ? 2 : 1;
-  const rows = indices.length * per;
-  const cols = 1 + heads.length;
-  const gapX = 0.01, gapY = 0.03;
-  const panel = opts.panelSize ?? 150;
-  const colorscale = opts.colorscale ?? "Viridis";
-  const maskColor = opts.maskColor ?? "rgba(255, 120, 0, 0.55)";
-  const c0 = (p - 1) / 2; // a grid cell covers pixels [j*p - 0.5, (j+1)*p - 0.5]
-  const layout: Layout = {
-    title: { text: opts.title ?? "class-token attention, last block" },
-    width: Math.round(cols * panel * (1 + gapX)) + 80,
-    height: Math.round(rows * panel * (H / W) * (1 + gapY)) + 100,
-    margin: { l: 40, r: 20, t: 80, b: 20 },
-    showlegend: false,
-  };
-  const data: Trace[] = [];
+  return { H, W, heads, indices, withMasks };
+}
+
+type Axes = ReturnType<typeof axisNames>;
+
+/**
+ * The grid's panels: `cell` adds a panel's hidden axes (image pixel ranges, y downwards) to
+ * `layout`; `label` adds a column title or row label to `annotations`.
+ */
+function panels(layout: Layout, rows: number, cols: number, H: number, W: number) {
   const annotations: unknown[] = [];
   const cell = (row: number, col: number) => {
-    const k = row * cols + col;
-    const ax = axisNames(k);
-    const dom = cellDomain(row, col, rows, cols, gapX, gapY);
+    const ax = axisNames(row * cols + col);
+    const dom = cellDomain(row, col, rows, cols, GAP_X, GAP_Y);
     layout[ax.xaxis] = { domain: dom.x, anchor: ax.y, visible: false, range: [-0.5, W - 0.5] };
     layout[ax.yaxis] = {
       domain: dom.y,
@@ -127,84 +174,72 @@ export function attentionGrid(
       yanchor: side === "top" ? "bottom" : "middle",
       ...(side === "left" ? { textangle: -90 } : {}),
     });
-  const gridZ = (src: Float32Array | Uint8Array, off: number, f: (v: number) => number | null) =>
-    Array.from(
-      { length: gh },
-      (_, y) => Array.from({ length: gw }, (_, x) => f(src[off + y * gw + x])),
-    );
+  return { cell, label, annotations };
+}
 
-  indices.forEach((i, r) => {
-    const url = pngDataUrl(images, i);
-    const row = r * per;
-    const img = cell(row, 0);
-    data.push({
-      type: "image",
-      source: url,
-      xaxis: img.ax.x,
-      yaxis: img.ax.y,
-      hovertemplate: `image #${i} (%{x}, %{y})<extra></extra>`,
-    });
-    label(`#${i}`, img.dom.x[0] - 0.005, (img.dom.y[0] + img.dom.y[1]) / 2, "left");
-    if (r === 0) label("image", (img.dom.x[0] + img.dom.x[1]) / 2, img.dom.y[1], "top");
-    heads.forEach((h, j) => {
-      const { ax, dom } = cell(row, 1 + j);
-      const mapOff = (i * nh + h) * gh * gw;
-      const common = {
-        type: "heatmap",
-        xaxis: ax.x,
-        yaxis: ax.y,
-        colorscale,
-        showscale: false,
-        hovertemplate: `%{z:.4g}<extra>image #${i}, head ${h}</extra>`,
-      };
-      if (maps.upsample === "nearest") {
-        data.push({ ...common, z: gridZ(maps.patch, mapOff, round), x0: c0, dx: p, y0: c0, dy: p });
-      } else {
-        const off = (i * nh + h) * H * W;
-        const z = Array.from(
-          { length: H },
-          (_, y) => Array.from(maps.upsampled.subarray(off + y * W, off + (y + 1) * W), round),
-        );
-        data.push({ ...common, z, x0: 0, dx: 1, y0: 0, dy: 1 });
-      }
-      if (r === 0) label(`head ${h}`, (dom.x[0] + dom.x[1]) / 2, dom.y[1], "top");
-      if (!withMasks) return;
-      const m = cell(row + 1, 1 + j).ax;
-      data.push({
-        type: "image",
-        source: url,
-        xaxis: m.x,
-        yaxis: m.y,
-        hoverinfo: "skip",
-      });
-      data.push({
-        type: "heatmap",
-        xaxis: m.x,
-        yaxis: m.y,
-        z: gridZ(maps.masks!, mapOff, (v) => (v ? 1 : null)),
-        x0: c0,
-        dx: p,
-        y0: c0,
-        dy: p,
-        zmin: 0,
-        zmax: 1,
-        colorscale: [[0, maskColor], [1, maskColor]],
-        showscale: false,
-        hoverinfo: "skip",
-      });
-    });
-    if (withMasks) {
-      const d = cellDomain(row + 1, 0, rows, cols, gapX, gapY);
-      annotations.push({
-        text: `masks:<br>${Math.round(maps.threshold! * 100)}% of<br>the mass`,
-        xref: "paper",
-        yref: "paper",
-        x: (d.x[0] + d.x[1]) / 2,
-        y: (d.y[0] + d.y[1]) / 2,
-        showarrow: false,
-      });
-    }
-  });
-  layout.annotations = annotations;
-  return figure(data, layout);
+/** Image `i`, head `h`'s [gridH, gridW] values of `src` as heatmap rows. */
+function gridZ(
+  maps: AttentionMaps,
+  src: Float32Array | Uint8Array,
+  i: number,
+  h: number,
+  f: (v: number) => number | null,
+) {
+  const { gridH: gh, gridW: gw } = maps;
+  const off = (i * maps.heads + h) * gh * gw;
+  return Array.from(
+    { length: gh },
+    (_, y) => Array.from({ length: gw }, (_, x) => f(src[off + y * gw + x])),
+  );
+}
+
+/** Grid-cell centres in pixels: a cell covers pixels [j*p - 0.5, (j+1)*p - 0.5]. */
+const cellPlacement = (p: number) => ({ x0: (p - 1) / 2, dx: p, y0: (p - 1) / 2, dy: p });
+
+/** One head's attention over image `i`: the patch grid (nearest) or the upsampled map. */
+function headMap(maps: AttentionMaps, i: number, h: number, ax: Axes, colorscale: string): Trace {
+  const common = {
+    type: "heatmap",
+    xaxis: ax.x,
+    yaxis: ax.y,
+    colorscale,
+    showscale: false,
+    hovertemplate: `%{z:.4g}<extra>image #${i}, head ${h}</extra>`,
+  };
+  if (maps.upsample === "nearest") {
+    return { ...common, z: gridZ(maps, maps.patch, i, h, round), ...cellPlacement(maps.patchSize) };
+  }
+  const { height: H, width: W } = maps;
+  const off = (i * maps.heads + h) * H * W;
+  const z = Array.from(
+    { length: H },
+    (_, y) => Array.from(maps.upsampled.subarray(off + y * W, off + (y + 1) * W), round),
+  );
+  return { ...common, z, x0: 0, dx: 1, y0: 0, dy: 1 };
+}
+
+/** The image with head `h`'s thresholded mask over it, in one colour. */
+function maskPanel(
+  maps: AttentionMaps,
+  i: number,
+  h: number,
+  m: Axes,
+  url: string,
+  maskColor: string,
+): Trace[] {
+  return [
+    { type: "image", source: url, xaxis: m.x, yaxis: m.y, hoverinfo: "skip" },
+    {
+      type: "heatmap",
+      xaxis: m.x,
+      yaxis: m.y,
+      z: gridZ(maps, maps.masks!, i, h, (v) => (v ? 1 : null)),
+      ...cellPlacement(maps.patchSize),
+      zmin: 0,
+      zmax: 1,
+      colorscale: [[0, maskColor], [1, maskColor]],
+      showscale: false,
+      hoverinfo: "skip",
+    },
+  ];
 }
