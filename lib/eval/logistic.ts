@@ -233,6 +233,74 @@ function checkPositive(op: string, what: string, v: number, integer: boolean): v
 }
 
 /**
+ * L-BFGS's memory: the last `m` steps s = x_{k+1} - x_k and gradient changes y, with
+ * rho = 1 / (s . y) (Nocedal & Wright, Algorithm 7.4).
+ */
+class LbfgsMemory {
+  #S: Float64Array[] = [];
+  #Y: Float64Array[] = [];
+  #rho: number[] = [];
+  #alpha: Float64Array;
+
+  constructor(readonly P: number, readonly m: number) {
+    this.#alpha = new Float64Array(m);
+  }
+
+  /** Pairs held. */
+  get size(): number {
+    return this.#S.length;
+  }
+
+  /** Forget every pair (the next direction is steepest descent). */
+  clear(): void {
+    this.#S.length = this.#Y.length = this.#rho.length = 0;
+  }
+
+  /** Write the two-loop recursion's -H g into `dir`; returns g . dir. */
+  direction(g: Float64Array, dir: Float64Array): number {
+    const { P } = this;
+    const S = this.#S, Y = this.#Y, rho = this.#rho, alpha = this.#alpha;
+    for (let i = 0; i < P; i++) dir[i] = -g[i];
+    for (let j = S.length - 1; j >= 0; j--) {
+      alpha[j] = rho[j] * dot(S[j], dir);
+      const y = Y[j];
+      for (let i = 0; i < P; i++) dir[i] -= alpha[j] * y[i];
+    }
+    if (S.length) {
+      const k = S.length - 1;
+      const gamma = 1 / (rho[k] * dot(Y[k], Y[k]));
+      for (let i = 0; i < P; i++) dir[i] *= gamma;
+    }
+    for (let j = 0; j < S.length; j++) {
+      const beta = rho[j] * dot(Y[j], dir);
+      const s = S[j];
+      for (let i = 0; i < P; i++) dir[i] += (alpha[j] - beta) * s[i];
+    }
+    return dot(g, dir);
+  }
+
+  /** Keep the step x -> xNew with gradients g -> gNew, when its curvature s . y is positive. */
+  push(x: Float64Array, xNew: Float64Array, g: Float64Array, gNew: Float64Array): void {
+    const s = new Float64Array(this.P);
+    const y = new Float64Array(this.P);
+    for (let i = 0; i < this.P; i++) {
+      s[i] = xNew[i] - x[i];
+      y[i] = gNew[i] - g[i];
+    }
+    const sy = dot(s, y);
+    if (!(sy > 2.2e-16 * dot(y, y))) return;
+    if (this.#S.length === this.m) {
+      this.#S.shift();
+      this.#Y.shift();
+      this.#rho.shift();
+    }
+    this.#S.push(s);
+    this.#Y.push(y);
+    this.#rho.push(1 / sy);
+  }
+}
+
+/**
  * Fit the model to host data by L-BFGS (see the module header).
  *
  * @example
@@ -271,14 +339,11 @@ export function fitLogistic(data: LogisticData, opts: LogisticOptions = {}): Log
   let g: Float64Array = new Float64Array(P);
   let f = fun(x, g);
   let evaluations = 1;
-  const S: Float64Array[] = [];
-  const Y: Float64Array[] = [];
-  const rho: number[] = [];
+  const memory = new LbfgsMemory(P, m);
   let iterations = 0;
   let converged = false;
   let message = `reached maxIter = ${maxIter}`;
   const dir = new Float64Array(P);
-  const alpha = new Float64Array(m);
   if (!Number.isFinite(f)) throw new Error(`${op}: the loss at zero is not finite (bad features?)`);
   while (true) {
     if (maxAbs(g) <= tol) {
@@ -287,31 +352,13 @@ export function fitLogistic(data: LogisticData, opts: LogisticOptions = {}): Log
       break;
     }
     if (iterations >= maxIter) break;
-    // two-loop recursion: dir = -H g
-    for (let i = 0; i < P; i++) dir[i] = -g[i];
-    for (let j = S.length - 1; j >= 0; j--) {
-      alpha[j] = rho[j] * dot(S[j], dir);
-      const y = Y[j];
-      for (let i = 0; i < P; i++) dir[i] -= alpha[j] * y[i];
-    }
-    if (S.length) {
-      const k = S.length - 1;
-      const gamma = 1 / (rho[k] * dot(Y[k], Y[k]));
-      for (let i = 0; i < P; i++) dir[i] *= gamma;
-    }
-    for (let j = 0; j < S.length; j++) {
-      const beta = rho[j] * dot(Y[j], dir);
-      const s = S[j];
-      for (let i = 0; i < P; i++) dir[i] += (alpha[j] - beta) * s[i];
-    }
-    let dg0 = dot(g, dir);
+    let dg0 = memory.direction(g, dir);
     if (!(dg0 < 0)) {
       // not a descent direction (round-off): restart from steepest descent
-      S.length = Y.length = rho.length = 0;
-      for (let i = 0; i < P; i++) dir[i] = -g[i];
-      dg0 = dot(g, dir);
+      memory.clear();
+      dg0 = memory.direction(g, dir);
     }
-    const a0 = S.length ? 1 : Math.min(1, 1 / Math.sqrt(dot(dir, dir)));
+    const a0 = memory.size ? 1 : Math.min(1, 1 / Math.sqrt(dot(dir, dir)));
     const evalAt = (a: number): Probe => {
       const xt = new Float64Array(P);
       for (let i = 0; i < P; i++) xt[i] = x[i] + a * dir[i];
@@ -322,8 +369,8 @@ export function fitLogistic(data: LogisticData, opts: LogisticOptions = {}): Log
     const { best, evals } = lineSearch(evalAt, f, dg0, a0);
     evaluations += evals;
     if (!best) {
-      if (S.length) {
-        S.length = Y.length = rho.length = 0; // retry once along the gradient
+      if (memory.size) {
+        memory.clear(); // retry once along the gradient
         continue;
       }
       message = "the line search found no step with sufficient decrease";
@@ -332,23 +379,7 @@ export function fitLogistic(data: LogisticData, opts: LogisticOptions = {}): Log
     iterations++;
     const xNew = new Float64Array(P);
     for (let i = 0; i < P; i++) xNew[i] = x[i] + best.a * dir[i];
-    const s = new Float64Array(P);
-    const y = new Float64Array(P);
-    for (let i = 0; i < P; i++) {
-      s[i] = xNew[i] - x[i];
-      y[i] = best.g[i] - g[i];
-    }
-    const sy = dot(s, y);
-    if (sy > 2.2e-16 * dot(y, y)) {
-      if (S.length === m) {
-        S.shift();
-        Y.shift();
-        rho.shift();
-      }
-      S.push(s);
-      Y.push(y);
-      rho.push(1 / sy);
-    }
+    memory.push(x, xNew, g, best.g);
     const fOld = f;
     x = xNew;
     g = best.g;
