@@ -244,11 +244,21 @@ Deno.test({
         steps: 1,
         network: "teacher",
       };
-      await Deno.writeTextFile(`${out}/ablation.json`, JSON.stringify({ rows: [earlier] }));
       const args = [
         ...["--config", config, "--data", dir, "--epochs", "1", "--only", "no-local-group,mugs"],
         ...["--linear-epochs", "2", "--purity-images", "24", "--out", out],
       ];
+      // the table's command reproduces every row: the invocation without --only
+      const full = args.filter((a, i) => a !== "--only" && args[i - 1] !== "--only");
+      await Deno.writeTextFile(
+        `${out}/ablation.json`,
+        JSON.stringify({
+          command: `deno run -A scripts/ablation.ts ${full.join(" ")} --only dino`,
+          budget: "1 epochs of 32 images",
+          base: config,
+          rows: [earlier],
+        }),
+      );
       const r = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", SCRIPT, ...args],
         stdout: "piped",
@@ -282,8 +292,6 @@ Deno.test({
       assertEquals([noLg.neighbour_purity_teacher, noLg.neighbour_purity_student], [null, null]);
       const md = await Deno.readTextFile(`${out}/ablation.md`);
       assert(md.includes("| no-local-group | weights.localGroup = 0 |"), md);
-      // the table's command reproduces every row: the invocation without --only
-      const full = args.filter((a, i) => a !== "--only" && args[i - 1] !== "--only");
       assert(md.includes(`Command: \`deno run -A scripts/ablation.ts ${full.join(" ")}\``), md);
       assert(md.includes("without localGroup: k-NN"), md);
       const html = await Deno.readTextFile(`${out}/ablation.html`);
