@@ -3,7 +3,7 @@
  * linear probe, grouped bars with the untrained network's k-NN dashed when given), and
  * neighbour purity per run (the training memories' and the encoded memory's).
  */
-import type { AblationTable } from "../io/ablation_table.ts";
+import { type AblationTable, summariseAblation } from "../io/ablation_table.ts";
 import { type Figure, figure, type Trace } from "./figure.ts";
 
 /**
@@ -21,16 +21,26 @@ export interface AblationRow {
   purityTeacher: number | null;
   purityStudent: number | null;
   purityEncoded: number | null;
+  /** Standard deviations over seeds (the values above are then means), drawn as error bars. */
+  sd?: Partial<Record<Measure, number | null>>;
 }
 
-function bars(rows: AblationRow[], series: [keyof AblationRow, string][]): Trace[] {
-  return series.map(([key, name]) => ({
-    type: "bar",
-    name,
-    x: rows.map((r) => r.name),
-    y: rows.map((r) => r[key] as number | null),
-    hovertemplate: `%{x}: %{y:.3f}<extra>${name}</extra>`,
-  }));
+type Measure = "knn" | "linear" | "purityTeacher" | "purityStudent" | "purityEncoded";
+
+function bars(rows: AblationRow[], series: [Measure, string][]): Trace[] {
+  return series.map(([key, name]) => {
+    const sd = rows.map((r) => r.sd?.[key] ?? null);
+    return {
+      type: "bar",
+      name,
+      x: rows.map((r) => r.name),
+      y: rows.map((r) => r[key]),
+      hovertemplate: `%{x}: %{y:.3f}<extra>${name}</extra>`,
+      ...(sd.some((v) => v !== null)
+        ? { error_y: { type: "data", array: sd.map((v) => v ?? 0), visible: true } }
+        : {}),
+    };
+  });
 }
 
 /**
@@ -81,8 +91,9 @@ export function ablationFigures(
 }
 
 /**
- * The figures of a whole `ablation.json` table (lib/io/ablation_table.ts): its rows, the
- * untrained network's k-NN (from the `mugs` row, else the first), its budget in the title;
+ * The figures of a whole `ablation.json` table (lib/io/ablation_table.ts): its runs (means
+ * with sd error bars when they have several seeds), the untrained network's k-NN (from
+ * `mugs`, else the first run), its budget in the title;
  * `chance`: the chance purity of the training labels (`purityChance`).
  *
  * @example
@@ -95,19 +106,28 @@ export function ablationTableFigures(
   opts: { chance?: number } = {},
 ): Figure[] {
   if (table.rows.length === 0) throw new Error("ablationTableFigures: the table has no rows");
-  const rows: AblationRow[] = table.rows.map((r) => ({
+  const runs = summariseAblation(table.rows);
+  const rows: AblationRow[] = runs.map((r) => ({
     name: r.name,
-    knn: r.knn_top1,
-    linear: r.linear_top1,
-    purityTeacher: r.neighbour_purity_teacher,
-    purityStudent: r.neighbour_purity_student,
-    purityEncoded: r.neighbour_purity_encoded,
+    knn: r.knn.mean,
+    linear: r.linear.mean,
+    purityTeacher: r.purityTeacher?.mean ?? null,
+    purityStudent: r.purityStudent?.mean ?? null,
+    purityEncoded: r.purityEncoded.mean,
+    sd: {
+      knn: r.knn.sd,
+      linear: r.linear.sd,
+      purityTeacher: r.purityTeacher?.sd ?? null,
+      purityStudent: r.purityStudent?.sd ?? null,
+      purityEncoded: r.purityEncoded.sd,
+    },
   }));
-  const untrainedKnn = (table.rows.find((r) => r.name === "mugs") ?? table.rows[0])
-    .knn_top1_untrained;
+  const seeds = Math.max(...runs.map((r) => r.knn.n));
   return ablationFigures(rows, {
-    untrainedKnn,
+    untrainedKnn: (runs.find((r) => r.name === "mugs") ?? runs[0]).knnUntrained.mean,
     chance: opts.chance,
-    title: `ablation: accuracy (${table.budget})`,
+    title: `ablation: accuracy (${table.budget}${
+      seeds > 1 ? `; mean and sd over up to ${seeds} seeds` : ""
+    })`,
   });
 }

@@ -1,9 +1,15 @@
 /**
  * ablation.json read back: the shipped tables validate and plot their own numbers; a table
- * with a wrong field, an unknown field or no file is refused naming the file and the field.
+ * with a wrong field, an unknown field or no file is refused naming the file and the field;
+ * several seeds summarise to means, sample sds and standard errors of differences.
  */
-import { assert, assertEquals, assertRejects } from "../helpers.ts";
-import { readAblationTable } from "../../lib/io/ablation_table.ts";
+import { assert, assertClose, assertEquals, assertRejects } from "../helpers.ts";
+import {
+  meanDifference,
+  readAblationTable,
+  seedStat,
+  summariseAblation,
+} from "../../lib/io/ablation_table.ts";
 import { ablationTableFigures } from "../../lib/viz/mod.ts";
 
 Deno.test("ablation table: the shipped tables validate, and their figures carry their rows", async () => {
@@ -60,4 +66,42 @@ Deno.test("ablation table: a wrong or unknown field, or no file, is refused by n
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+const f64 = { atol: 0, rtol: 1e-14 };
+
+Deno.test("ablation table: runs over several seeds give means, sample sds and standard errors", async () => {
+  const base = (await readAblationTable("docs/ablation_long.json")).rows[0];
+  const row = (name: string, seed: number, knn: number, linear: number) => ({
+    ...base,
+    name,
+    seed,
+    knn_top1: knn,
+    linear_top1: linear,
+    neighbour_purity_teacher: name === "simclr" ? null : 0.5,
+  });
+  const rows = [
+    row("mugs", 0, 70, 75),
+    row("mugs", 1, 72, 77),
+    row("mugs", 2, 74, 76),
+    row("simclr", 0, 71, 70),
+    row("simclr", 1, 75, 72),
+  ];
+  const [mugs, simclr] = summariseAblation(rows);
+  assertEquals([mugs.name, mugs.seeds, simclr.seeds], ["mugs", [0, 1, 2], [0, 1]]);
+  // mean 72, sd sqrt(((−2)² + 0 + 2²) / 2) = 2
+  assertEquals([mugs.knn.mean, mugs.knn.sd, mugs.knn.n], [72, 2, 3]);
+  assertEquals([mugs.linear.mean, mugs.linear.sd], [76, 1]);
+  assertClose([simclr.knn.mean, simclr.knn.sd!], [73, Math.sqrt(8)], f64, "simclr k-NN");
+  assertEquals(simclr.purityTeacher, null, "no memory: no purity");
+  const d = meanDifference(simclr.knn, mugs.knn);
+  assertEquals(d.delta, 1);
+  assertClose([d.se!], [Math.sqrt(8 / 2 + 4 / 3)], f64, "sqrt(sd_a²/n_a + sd_b²/n_b)");
+  assertEquals(meanDifference(seedStat([3])!, mugs.knn), { delta: -69, se: null }, "one seed");
+  assertEquals(seedStat([null, null]), null);
+  const [acc] = ablationTableFigures({ command: "c", budget: "b", base: "x", rows });
+  const knn = acc.data.find((t) => t.name === "weighted k-NN top-1")!;
+  assertEquals(knn.y, [72, 73], "bars at the means");
+  assertClose((knn.error_y as { array: number[] }).array, [2, Math.sqrt(8)], f64, "sd error bars");
+  assert(JSON.stringify(acc.layout).includes("over up to 3 seeds"), "the title says so");
 });
