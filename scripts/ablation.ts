@@ -6,6 +6,7 @@
  *
  *   deno run -A scripts/ablation.ts [--config FILE] [--epochs N | --steps S --every E]
  *                                   [--out runs/ablation] [--only mugs,no-group,...]
+ *                                   [--seed S | --seeds S1,S2,...]
  *                                   [--teacher-momentum START,END] [--list]
  *
  * Each run's configuration is `--config FILE` (the kit's defaults without it), then the run's
@@ -28,6 +29,11 @@
  * `OUT/ablation.html` are rewritten after each run, keeping rows of earlier invocations whose
  * runs this one does not repeat (so `--only` can add or redo one run; the table's command is the
  * invocation without `--only`, and rows of a different command are refused).
+ *
+ * With `--seeds` every run trains once per seed (into `OUT/NAME/seedS/`), each row carries its
+ * seed, and the table gives per run the mean ± sample standard deviation, the difference of
+ * means to `mugs` ± its standard error, and judges the paper's ordering only on differences
+ * beyond two standard errors.
  */
 import { z } from "npm:zod@4.6.7";
 import {
@@ -50,7 +56,10 @@ import { ablationTableFigures } from "../lib/viz/ablation.ts";
 import {
   type AblationRecord,
   type AblationTable,
+  meanDifference,
   readAblationTable,
+  type SeedStat,
+  summariseAblation,
 } from "../lib/io/ablation_table.ts";
 import { writeHtml } from "../lib/viz/mod.ts";
 
@@ -127,6 +136,10 @@ export const AblationOptions = z.strictObject({
     `runs to train, comma-separated (${NAMES.join(",")})`,
   ),
   seed: z.number().int().min(0).optional().describe("seed of every run [default: the base's]"),
+  seeds: z.array(z.number().int().min(0)).min(2).optional().describe(
+    "train every run once per seed, comma-separated; the table gives mean ± sd and each " +
+      "difference's standard error (instead of --seed)",
+  ),
   data: z.string().min(1).optional().describe("data of every run [default: the base's]"),
   teacherMomentum: z.array(z.number().min(0).max(1)).min(1).max(2).optional().describe(
     "teacher momentum START[,END] of the runs in --teacher-momentum-for [default: the base's]",
@@ -154,10 +167,20 @@ function names(flag: string, list: string): string[] {
   return out;
 }
 
+/** One training of the ablation: a run, its configuration, and its seed under `--seeds`. */
+interface AblationItem {
+  run: AblationRun;
+  config: TrainConfig;
+  /** A change the run's change forced. */
+  note?: string;
+  /** The seed, in a table of several seeds. */
+  seed?: number;
+}
+
 /**
- * Each run's validated configuration (errors name the layer and field at fault), with a note
- * when the run's change forced another (the instance loss leads the group warm-up, so a run
- * without it has none).
+ * Each run's validated configuration, one per seed under `--seeds` (errors name the layer and
+ * field at fault), with a note when the run's change forced another (the instance loss leads
+ * the group warm-up, so a run without it has none).
  *
  * @example
  * ```ts
@@ -168,7 +191,29 @@ export function ablationConfigs(
   base: unknown,
   baseSource: string | undefined,
   o: AblationOptions,
-): { run: AblationRun; config: TrainConfig; note?: string }[] {
+): AblationItem[] {
+  checkBudgetFlags(o);
+  const baseLayer: ConfigLayer[] = baseSource ? [{ source: baseSource, values: base }] : [];
+  const ctx = {
+    o,
+    baseLayer,
+    baseConfig: resolveLayers(baseLayer),
+    momentumFor: names("--teacher-momentum-for", o.teacherMomentumFor),
+  };
+  const chosen = o.only ? names("--only", o.only) : NAMES;
+  const seeds: (number | undefined)[] = o.seeds ?? [o.seed];
+  return ABLATION_RUNS.filter((r) => chosen.includes(r.name))
+    .flatMap((run) => seeds.map((seed) => runConfig(run, seed, ctx)));
+}
+
+/** The flags of the budget and seeds that only make sense together, or apart. */
+function checkBudgetFlags(o: AblationOptions): void {
+  if (o.seed !== undefined && o.seeds !== undefined) {
+    throw new Error("give --seed or --seeds, not both");
+  }
+  if (o.seeds && new Set(o.seeds).size !== o.seeds.length) {
+    throw new Error(`--seeds ${o.seeds.join(",")}: a seed is repeated`);
+  }
   if ((o.steps === undefined) !== (o.every === undefined)) {
     throw new Error("--steps and --every go together");
   }
@@ -178,43 +223,50 @@ export function ablationConfigs(
   if (o.steps !== undefined && o.steps % o.every! !== 0) {
     throw new Error(`--steps ${o.steps} must be a multiple of --every ${o.every}`);
   }
-  const baseLayer: ConfigLayer[] = baseSource ? [{ source: baseSource, values: base }] : [];
-  const momentumFor = names("--teacher-momentum-for", o.teacherMomentumFor);
-  const chosen = o.only ? names("--only", o.only) : NAMES;
-  const baseConfig = resolveLayers(baseLayer);
-  return ABLATION_RUNS.filter((r) => chosen.includes(r.name)).map((run) => {
-    const values: Record<string, unknown> = structuredClone(run.values);
-    let note: string | undefined;
-    if (run.removes === "instance" && baseConfig.groupWarmupEpochs > 0) {
-      values.groupWarmupEpochs = 0;
-      note = "no group warm-up (it needs the instance loss to lead)";
-    }
-    const layers: ConfigLayer[] = [
-      ...baseLayer,
-      { source: `ablation run '${run.name}' (${run.change})`, values },
-    ];
-    const first = resolveLayers(layers);
-    const budget: Record<string, unknown> = {
-      out: `${o.out}/${run.name}`,
-      resume: false,
-      ...(o.seed === undefined ? {} : { seed: o.seed }),
-      ...(o.data === undefined ? {} : { data: o.data }),
-      ...(o.epochs === undefined ? {} : { epochs: o.epochs }),
-      ...(o.steps === undefined
-        ? {}
-        : { epochs: o.steps / o.every!, epochImages: o.every! * first.batchSize }),
-    };
-    if (o.teacherMomentum && momentumFor.includes(run.name)) {
-      const [start, end] = o.teacherMomentum;
-      budget.momentumTeacher = start;
-      budget.momentumTeacherEnd = end ?? start;
-    }
-    layers.push({
-      source: "ablation budget (--epochs/--steps/--every/--out/--seed/--data)",
-      values: budget,
-    });
-    return { run, config: resolveLayers(layers), note };
+}
+
+/** One run's configuration: the base, the run's change, then the budget and seed. */
+function runConfig(
+  run: AblationRun,
+  seed: number | undefined,
+  { o, baseLayer, baseConfig, momentumFor }: {
+    o: AblationOptions;
+    baseLayer: ConfigLayer[];
+    baseConfig: TrainConfig;
+    momentumFor: string[];
+  },
+): AblationItem {
+  const values: Record<string, unknown> = structuredClone(run.values);
+  let note: string | undefined;
+  if (run.removes === "instance" && baseConfig.groupWarmupEpochs > 0) {
+    values.groupWarmupEpochs = 0;
+    note = "no group warm-up (it needs the instance loss to lead)";
+  }
+  const layers: ConfigLayer[] = [
+    ...baseLayer,
+    { source: `ablation run '${run.name}' (${run.change})`, values },
+  ];
+  const first = resolveLayers(layers);
+  const budget: Record<string, unknown> = {
+    out: o.seeds ? `${o.out}/${run.name}/seed${seed}` : `${o.out}/${run.name}`,
+    resume: false,
+    ...(seed === undefined ? {} : { seed }),
+    ...(o.data === undefined ? {} : { data: o.data }),
+    ...(o.epochs === undefined ? {} : { epochs: o.epochs }),
+    ...(o.steps === undefined
+      ? {}
+      : { epochs: o.steps / o.every!, epochImages: o.every! * first.batchSize }),
+  };
+  if (o.teacherMomentum && momentumFor.includes(run.name)) {
+    const [start, end] = o.teacherMomentum;
+    budget.momentumTeacher = start;
+    budget.momentumTeacherEnd = end ?? start;
+  }
+  layers.push({
+    source: "ablation budget (--epochs/--steps/--every/--out/--seed(s)/--data)",
+    values: budget,
   });
+  return { run, config: resolveLayers(layers), note, ...(o.seeds ? { seed } : {}) };
 }
 
 /** One measured run. */
@@ -234,6 +286,7 @@ const signed = (v: number) => `${v >= 0 ? "+" : ""}${v.toFixed(1)}`;
  * ```
  */
 export function ablationTable(rows: Measured[], command: string, budget: string): string {
+  if (rows.some((r) => r.seed !== undefined)) return seedsTable(rows, command, budget);
   const ref = rows.find((r) => r.name === "mugs");
   const lines = [
     `Ablation (${budget}): weighted 20-NN and linear-probe top-1 (%) of the evaluated network on the`,
@@ -283,16 +336,96 @@ export function ablationTable(rows: Measured[], command: string, budget: string)
   return lines.join("\n");
 }
 
+const pm = (st: SeedStat | null, d = 1) =>
+  st === null ? "–" : st.sd === null ? fmt(st.mean, d) : `${fmt(st.mean, d)} ± ${fmt(st.sd, d)}`;
+
+/** A difference of means in words: its size, standard error, and whether it passes 2 SE. */
+function differenceText({ delta, se }: { delta: number; se: number | null }): string {
+  if (se === null) return `${signed(delta)} (one seed: no error)`;
+  const side = Math.abs(delta) <= 2 * se ? "within 2 SE" : delta < 0 ? "lower" : "higher";
+  return `${signed(delta)} ± ${se.toFixed(1)} (${side})`;
+}
+
+/**
+ * The table of several seeds: per run the mean ± sample sd over its seeds, the difference
+ * of means to `mugs` ± its standard error, and for each removed supervision whether it
+ * agrees with the paper where the differences pass two standard errors.
+ *
+ * @example
+ * ```ts
+ * ablationTable(rowsWithSeeds, command, "920 steps"); // the rows carry `seed`
+ * ```
+ */
+function seedsTable(rows: Measured[], command: string, budget: string): string {
+  const runs = summariseAblation(rows);
+  const ref = runs.find((r) => r.name === "mugs");
+  const lines = [
+    `Ablation (${budget}), mean ± sample standard deviation over each run's seeds: weighted`,
+    "20-NN and linear-probe top-1 (%) of the evaluated network on the held-out split, all training",
+    "images as the k-NN bank; neighbour purity of the training memories (teacher / student, the",
+    "last epoch's last batches) and of a memory encoded with the final backbone (held-out",
+    "queries); Δ: the difference of means against `mugs` ± its standard error.",
+    "",
+    "| run | change | seeds | k-NN | Δ | linear | Δ | purity (teacher / student) | purity (encoded) | train s |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  const diff = (a: SeedStat, b: SeedStat | undefined, self: boolean) => {
+    if (!b || self) return "";
+    const { delta, se } = meanDifference(a, b);
+    return se === null ? signed(delta) : `${signed(delta)} ± ${se.toFixed(1)}`;
+  };
+  for (const r of runs) {
+    const self = r === ref;
+    lines.push(
+      `| ${r.name} | ${r.change}${r.note ? ` (${r.note})` : ""} | ${r.seeds.join(", ")} | ` +
+        `${pm(r.knn)} | ${diff(r.knn, ref?.knn, self)} | ${pm(r.linear)} | ` +
+        `${diff(r.linear, ref?.linear, self)} | ${pm(r.purityTeacher, 3)} / ` +
+        `${pm(r.purityStudent, 3)} | ${pm(r.purityEncoded, 3)} | ${
+          r.trainSeconds.mean.toFixed(0)
+        } |`,
+    );
+  }
+  lines.push("", `Untrained network: k-NN ${pm((ref ?? runs[0]).knnUntrained)}%.`);
+  const removed = ref ? runs.filter((r) => r.removes) : [];
+  if (removed.length) {
+    lines.push(
+      "",
+      "The paper: removing any supervision lowers accuracy. Here (2 SE: two standard errors):",
+    );
+    for (const r of removed) {
+      const dk = meanDifference(r.knn, ref!.knn), dl = meanDifference(r.linear, ref!.linear);
+      const side = (d: typeof dk) =>
+        d.se === null || Math.abs(d.delta) <= 2 * d.se ? 0 : Math.sign(d.delta);
+      const [sk, sl] = [side(dk), side(dl)];
+      const verdict = sk > 0 || sl > 0
+        ? "disagrees"
+        : sk < 0 && sl < 0
+        ? "agrees"
+        : sk < 0 || sl < 0
+        ? "agrees in part"
+        : "not resolved at these seeds";
+      lines.push(
+        `- without ${r.removes}: k-NN ${differenceText(dk)}, linear ${
+          differenceText(dl)
+        }: ${verdict}.`,
+      );
+    }
+  }
+  lines.push("", `Command: \`${command}\``, "");
+  return lines.join("\n");
+}
+
 /** Train one run and read it out as `deno task eval` does; also returns the chance purity. */
 async function measureRun(
   o: AblationOptions,
-  { run, config, note }: { run: AblationRun; config: TrainConfig; note?: string },
+  { run, config, note, seed }: AblationItem,
   log: (line: string) => void,
 ): Promise<{ row: Measured; chance: number }> {
-  log(`[${run.name}] ${run.change}${note ? ` (${note})` : ""}: training into ${config.out}`);
+  const tag = seed === undefined ? `[${run.name}]` : `[${run.name} seed ${seed}]`;
+  log(`${tag} ${run.change}${note ? ` (${note})` : ""}: training into ${config.out}`);
   const { result, train, test } = await runTraining(config, {
     log: (l) => {
-      if (!l.includes(" step ")) log(`[${run.name}] ${l}`);
+      if (!l.includes(" step ")) log(`${tag} ${l}`);
     },
   });
   // the standard read-outs of the evaluated network (deno task eval --knn --linear)
@@ -308,7 +441,7 @@ async function measureRun(
       fractions: [],
       seed: config.seed,
     }),
-    (l) => log(`[${run.name}] ${l}`),
+    (l) => log(`${tag} ${l}`),
   );
   // purity of a memory encoded with the final backbone: comparable across every run
   const bb = await loadBackbone(config.out);
@@ -326,6 +459,7 @@ async function measureRun(
   const num = (v: unknown) => (typeof v === "number" ? v : null);
   const row: Measured = {
     name: run.name,
+    ...(seed === undefined ? {} : { seed }),
     change: run.change,
     ...(note ? { note } : {}),
     ...(run.removes ? { removes: run.removes } : {}),
@@ -430,8 +564,9 @@ export async function runAblation(
   let table = "";
   for (const r of runs) {
     const { row, chance } = await measureRun(o, r, log);
-    rows = [...rows.filter((x) => x.name !== row.name), row].sort((a, b) =>
-      NAMES.indexOf(a.name) - NAMES.indexOf(b.name)
+    const same = (x: Measured) => x.name === row.name && x.seed === row.seed;
+    rows = [...rows.filter((x) => !same(x)), row].sort((a, b) =>
+      NAMES.indexOf(a.name) - NAMES.indexOf(b.name) || (a.seed ?? 0) - (b.seed ?? 0)
     );
     table = await writeAblation(o, rows, { command: full, budget, chance });
   }
@@ -442,8 +577,8 @@ export async function runAblation(
 /** Run the command line; returns the exit code. */
 export const main: (argv: string[]) => Promise<number> = flagsMain(
   AblationOptions,
-  "deno run -A scripts/ablation.ts [--config FILE] [--epochs N | --steps S --every E] [--out DIR] [--only a,b]",
-  "The ablation in miniature: mugs, mugs without each supervision, dino, moco and simclr on one budget and seed.",
+  "deno run -A scripts/ablation.ts [--config FILE] [--epochs N | --steps S --every E] [--out DIR] [--only a,b] [--seeds 0,1,2]",
+  "The ablation in miniature: mugs, mugs without each supervision, dino, moco and simclr on one budget and seed (or several, --seeds).",
   (o, argv) => runAblation(o, `deno run -A scripts/ablation.ts ${argv.join(" ")}`.trim()),
 );
 

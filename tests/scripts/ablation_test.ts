@@ -3,7 +3,8 @@
  * by field, no GPU), the budget and teacher-momentum flags reach the right runs, the table's
  * differences and its agreement with the paper follow the numbers, and a tiny two-run ablation
  * through the command line writes its table, JSON and page (rows of earlier invocations kept),
- * while rows of another command are refused.
+ * while rows of another command are refused; with --seeds each run trains once per seed and
+ * the table gives means, sample sds and standard errors.
  */
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers.ts";
 import {
@@ -124,6 +125,28 @@ Deno.test("ablation: budgets, teacher momentum, forced changes and bad flags", (
   );
   assertThrows(() => ablationConfigs({ lr: -1 }, "bad.json", opts()), "bad.json: 'lr'");
   assertEquals(ABLATION_RUNS.filter((r) => r.removes).length, 3, "three supervisions");
+  // --seeds: each run once per seed, each into its own folder
+  const seeds = ablationConfigs(
+    {},
+    undefined,
+    opts({ seeds: [0, 2], out: "o", only: "dino,mugs" }),
+  );
+  assertEquals(seeds.map((r) => [r.run.name, r.seed, r.config.seed, r.config.out]), [
+    ["mugs", 0, 0, "o/mugs/seed0"],
+    ["mugs", 2, 2, "o/mugs/seed2"],
+    ["dino", 0, 0, "o/dino/seed0"],
+    ["dino", 2, 2, "o/dino/seed2"],
+  ]);
+  assertEquals(ep[0].seed, undefined, "one seed: no seed on the run");
+  assertThrows(
+    () => ablationConfigs({}, undefined, opts({ seed: 1, seeds: [0, 1] })),
+    "give --seed or --seeds, not both",
+  );
+  assertThrows(
+    () => ablationConfigs({}, undefined, opts({ seeds: [0, 1, 0] })),
+    "--seeds 0,1,0: a seed is repeated",
+  );
+  assertThrows(() => opts({ seeds: [3] }), "");
 });
 
 Deno.test("ablation: a table filled over several --only invocations keeps one command, and refuses another's rows", async () => {
@@ -207,6 +230,111 @@ Deno.test("ablation: the table's differences and its agreement with the paper fo
   assert(md.trim().endsWith("`deno run -A scripts/ablation.ts --steps 120 --every 40`"), md);
 });
 
+Deno.test("ablation: with several seeds the table gives mean ± sd and judges differences by 2 SE", () => {
+  const row = (
+    name: string,
+    seed: number,
+    knn: number,
+    linear: number,
+    removes?: "instance" | "localGroup" | "group",
+  ) => ({
+    name,
+    seed,
+    change: name,
+    removes,
+    knn_top1: knn,
+    linear_top1: linear,
+    neighbour_purity_teacher: 0.4,
+    neighbour_purity_student: 0.35,
+    neighbour_purity_encoded: 0.3,
+    knn_top1_untrained: 49,
+    train_seconds: 100 + seed,
+    steps: 120,
+    network: "teacher",
+  });
+  const md = ablationTable(
+    [
+      // mugs: k-NN 60 ± 1, linear 70 ± 1 (sd 1, so SE of a difference to sd-1 runs: sqrt(2/3))
+      ...[[59, 69], [60, 70], [61, 71]].map(([k, l], s) => row("mugs", s, k, l)),
+      // both far lower: agrees
+      ...[[49, 59], [50, 60], [51, 61]].map(([k, l], s) => row("no-instance", s, k, l, "instance")),
+      // k-NN 0.5 higher (within 2 SE), linear far lower: agrees in part
+      ...[[59.5, 64], [60.5, 65], [61.5, 66]].map(([k, l], s) =>
+        row("no-local-group", s, k, l, "localGroup")
+      ),
+      // k-NN far higher: disagrees, whatever the linear probe says
+      ...[[64, 60], [65, 61], [66, 62]].map(([k, l], s) => row("no-group", s, k, l, "group")),
+    ],
+    "deno run -A scripts/ablation.ts --seeds 0,1,2",
+    "120 steps",
+  );
+  assert(md.includes("mean ± sample standard deviation over each run's seeds"), md);
+  assert(md.includes("| mugs | mugs | 0, 1, 2 | 60.0 ± 1.0 |  | 70.0 ± 1.0 |  |"), md);
+  assert(md.includes("| no-instance | no-instance | 0, 1, 2 | 50.0 ± 1.0 | -10.0 ± 0.8 |"), md);
+  assert(md.includes("| 0.400 ± 0.000 / 0.350 ± 0.000 | 0.300 ± 0.000 | 101 |"), md);
+  assert(
+    md.includes(
+      "- without instance: k-NN -10.0 ± 0.8 (lower), linear -10.0 ± 0.8 (lower): agrees.",
+    ),
+    md,
+  );
+  assert(
+    md.includes(
+      "- without localGroup: k-NN +0.5 ± 0.8 (within 2 SE), linear -5.0 ± 0.8 (lower): agrees in part.",
+    ),
+    md,
+  );
+  assert(
+    md.includes("- without group: k-NN +5.0 ± 0.8 (higher), linear -9.0 ± 0.8 (lower): disagrees."),
+    md,
+  );
+  const close = ablationTable(
+    [
+      row("mugs", 0, 60, 70),
+      row("mugs", 1, 62, 72),
+      row("no-group", 0, 59, 71, "group"),
+      row("no-group", 1, 61, 69, "group"),
+    ],
+    "c",
+    "b",
+  );
+  assert(
+    close.includes(
+      "- without group: k-NN -1.0 ± 1.4 (within 2 SE), linear -1.0 ± 1.4 (within 2 SE): not resolved at these seeds.",
+    ),
+    close,
+  );
+});
+
+/** A tiny IDX dataset in `dir` and a training config for it (one step per 16 images). */
+async function tinySetup(dir: string): Promise<string> {
+  await tinyIdx(dir, 96, 24);
+  const config = `${dir}/tiny.json`;
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({
+      batchSize: 16,
+      epochImages: 32,
+      queueSize: 48,
+      memorySize: 48,
+      warmupEpochs: 0,
+      knnBank: 0,
+      heads: { hidden: 32, out: 16, bottleneck: 16, prototypes: 32, k: 4 },
+    }),
+  );
+  return config;
+}
+
+/** Run the script; fails with its stderr's tail. */
+async function runScript(args: string[]): Promise<void> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SCRIPT, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert(r.success, new TextDecoder().decode(r.stderr).slice(-1000));
+}
+
 Deno.test({
   name: "ablation: a tiny two-run ablation through the command line writes its table",
   sanitizeResources: false,
@@ -214,20 +342,7 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "mugs-ablation-" });
     try {
-      await tinyIdx(dir, 96, 24);
-      const config = `${dir}/tiny.json`;
-      await Deno.writeTextFile(
-        config,
-        JSON.stringify({
-          batchSize: 16,
-          epochImages: 32,
-          queueSize: 48,
-          memorySize: 48,
-          warmupEpochs: 0,
-          knnBank: 0,
-          heads: { hidden: 32, out: 16, bottleneck: 16, prototypes: 32, k: 4 },
-        }),
-      );
+      const config = await tinySetup(dir);
       const out = `${dir}/out`;
       // a row of an earlier invocation, which this one does not repeat, is kept
       await Deno.mkdir(out);
@@ -259,13 +374,7 @@ Deno.test({
           rows: [earlier],
         }),
       );
-      const r = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", SCRIPT, ...args],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const dec = new TextDecoder();
-      assert(r.success, dec.decode(r.stderr).slice(-1000));
+      await runScript(args);
       const json = JSON.parse(await Deno.readTextFile(`${out}/ablation.json`));
       assertEquals(json.rows.map((x: { name: string }) => x.name), [
         "mugs",
@@ -296,6 +405,47 @@ Deno.test({
       assert(md.includes("without localGroup: k-NN"), md);
       const html = await Deno.readTextFile(`${out}/ablation.html`);
       assert(html.includes("ablation: accuracy") && html.includes("neighbour purity"), "the page");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "ablation: --seeds through the command line trains each run per seed and tables the means",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "mugs-ablation-seeds-" });
+    try {
+      const config = await tinySetup(dir);
+      const out = `${dir}/out`;
+      await runScript([
+        ...["--config", config, "--data", dir, "--epochs", "1", "--seeds", "0,1"],
+        ...["--only", "mugs", "--linear-epochs", "2", "--purity-images", "24", "--out", out],
+      ]);
+      const json = JSON.parse(await Deno.readTextFile(`${out}/ablation.json`));
+      assertEquals(json.rows.map((x: { name: string; seed: number }) => [x.name, x.seed]), [
+        ["mugs", 0],
+        ["mugs", 1],
+      ]);
+      for (const x of json.rows) {
+        const ev = JSON.parse(await Deno.readTextFile(`${out}/mugs/seed${x.seed}/eval/eval.json`));
+        assertEquals(x.knn_top1, ev.knn_top1["20"], `seed ${x.seed}: its own folder's read-out`);
+      }
+      const [a, b] = json.rows;
+      assert(a.knn_top1 !== b.knn_top1 || a.linear_top1 !== b.linear_top1, "two seeds, two runs");
+      const mean = (a.knn_top1 + b.knn_top1) / 2;
+      const sd = Math.abs(a.knn_top1 - b.knn_top1) / Math.sqrt(2);
+      const md = await Deno.readTextFile(`${out}/ablation.md`);
+      assert(
+        md.includes(
+          `| mugs | the base configuration | 0, 1 | ${mean.toFixed(1)} ± ${sd.toFixed(1)} |`,
+        ),
+        md,
+      );
+      const html = await Deno.readTextFile(`${out}/ablation.html`);
+      assert(html.includes("over up to 2 seeds"), "the page says the bars are means");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
