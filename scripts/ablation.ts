@@ -339,11 +339,20 @@ export function ablationTable(rows: Measured[], command: string, budget: string)
 const pm = (st: SeedStat | null, d = 1) =>
   st === null ? "–" : st.sd === null ? fmt(st.mean, d) : `${fmt(st.mean, d)} ± ${fmt(st.sd, d)}`;
 
+type Difference = { delta: number; se: number | null };
+
+/** A difference of means as `+d ± se` (`+d` without an error). */
+const plusMinus = ({ delta, se }: Difference) =>
+  se === null ? signed(delta) : `${signed(delta)} ± ${se.toFixed(1)}`;
+
+/** -1 or +1 for a difference beyond two standard errors, 0 within them or without an error. */
+const sideOf = ({ delta, se }: Difference) =>
+  se === null || Math.abs(delta) <= 2 * se ? 0 : Math.sign(delta);
+
 /** A difference of means in words: its size, standard error, and whether it passes 2 SE. */
-function differenceText({ delta, se }: { delta: number; se: number | null }): string {
-  if (se === null) return `${signed(delta)} (one seed: no error)`;
-  const side = Math.abs(delta) <= 2 * se ? "within 2 SE" : delta < 0 ? "lower" : "higher";
-  return `${signed(delta)} ± ${se.toFixed(1)} (${side})`;
+function differenceText(d: Difference): string {
+  if (d.se === null) return `${signed(d.delta)} (one seed: no error)`;
+  return `${plusMinus(d)} (${["lower", "within 2 SE", "higher"][sideOf(d) + 1]})`;
 }
 
 /**
@@ -369,11 +378,8 @@ function seedsTable(rows: Measured[], command: string, budget: string): string {
     "| run | change | seeds | k-NN | Δ | linear | Δ | purity (teacher / student) | purity (encoded) | train s |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
-  const diff = (a: SeedStat, b: SeedStat | undefined, self: boolean) => {
-    if (!b || self) return "";
-    const { delta, se } = meanDifference(a, b);
-    return se === null ? signed(delta) : `${signed(delta)} ± ${se.toFixed(1)}`;
-  };
+  const diff = (a: SeedStat, b: SeedStat | undefined, self: boolean) =>
+    !b || self ? "" : plusMinus(meanDifference(a, b));
   for (const r of runs) {
     const self = r === ref;
     lines.push(
@@ -394,9 +400,7 @@ function seedsTable(rows: Measured[], command: string, budget: string): string {
     );
     for (const r of removed) {
       const dk = meanDifference(r.knn, ref!.knn), dl = meanDifference(r.linear, ref!.linear);
-      const side = (d: typeof dk) =>
-        d.se === null || Math.abs(d.delta) <= 2 * d.se ? 0 : Math.sign(d.delta);
-      const [sk, sl] = [side(dk), side(dl)];
+      const [sk, sl] = [sideOf(dk), sideOf(dl)];
       const verdict = sk > 0 || sl > 0
         ? "disagrees"
         : sk < 0 && sl < 0

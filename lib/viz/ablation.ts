@@ -98,7 +98,8 @@ export function ablationFigures(
  *
  * @example
  * ```ts
- * await display(ablationTableFigures(await readAblationTable("docs/ablation_long.json")));
+ * const table = await readAblationTable("docs/ablation_long.json");
+ * for (const fig of ablationTableFigures(table)) await display(fig); // display takes one figure
  * ```
  */
 export function ablationTableFigures(
