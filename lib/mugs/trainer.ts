@@ -388,11 +388,15 @@ async function trainEpoch(
   run.loader.setState({ seed: cfg.seed, epoch: epoch + 1, position: 0 }); // skip the unused tail
   await sync();
   run.trainMs += performance.now() - tEpoch;
+  // every probe's copy queued, then mapped together: one GPU wait, summed in probe order
+  const read = await Promise.all(
+    probes.map(({ rows, sources, q }) => readPurity(rows, sources, q, run.data.labels)),
+  );
   const purity = { teacher: emptyPurity(), student: emptyPurity() };
-  for (const { m, rows, sources, q } of probes) {
-    purity[m] = addPurity(purity[m], await readPurity(rows, sources, q, run.data.labels));
+  probes.forEach(({ m, rows }, i) => {
+    purity[m] = addPurity(purity[m], read[i]);
     rows.dispose();
-  }
+  });
   return { purity, interrupted: false };
 }
 
